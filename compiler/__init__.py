@@ -1,0 +1,1 @@
+"""aipol.compiler"""

@@ -1,0 +1,246 @@
+"""C code generation: lowered policy -> `policy.c`.
+
+The file skeleton is a jinja2 template (`templates/policy.c.j2`); the body of
+each route phase comes from `CGenerator`, which dispatches every lowered
+operation through `TRANSFORMS` to a `<op>_c` method (as sqlglot's generator
+does). Strings become C literals with octal escapes, so any byte is safe and
+the output is a pure function of the input.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from functools import cache
+
+import jinja2
+
+from aipol.compiler import lower as lo
+
+INDENT = "  "
+
+
+def cstr(text: str | bytes) -> str:
+    """A C string literal for `text` (UTF-8), printable ASCII kept as is."""
+    data = text.encode() if isinstance(text, str) else text
+    out = ['"']
+    for byte in data:
+        ch = chr(byte)
+        if ch in '"\\':
+            out.append("\\" + ch)
+        elif ch == "?":
+            out.append("\\?")  # no trigraphs, ever
+        elif 0x20 <= byte < 0x7F:
+            out.append(ch)
+        else:
+            out.append(f"\\{byte:03o}")
+    out.append('"')
+    return "".join(out)
+
+
+def blen(text: str | bytes) -> str:
+    """Byte length of `text` as a C unsigned literal."""
+    data = text.encode() if isinstance(text, str) else text
+    return f"{len(data)}u"
+
+
+def str_args(text: str) -> str:
+    """`"text", len` for the runtime's (const char *, uint32_t) parameters."""
+    return f"{cstr(text)}, {blen(text)}"
+
+
+def bytes_args(text: str) -> str:
+    """`(const uint8_t *)"text", len` for (const uint8_t *, uint32_t) parameters."""
+    return f"(const uint8_t *){cstr(text)}, {blen(text)}"
+
+
+class CGenerator:
+    """Turns lowered ops into C statements; one method per op type."""
+
+    TRANSFORMS: dict[type[lo.Op], Callable[[CGenerator, lo.LoweredRoute, lo.Op], list[str]]] = {}
+
+    def __init__(self, policy: lo.LoweredPolicy) -> None:
+        self.policy = policy
+
+    # -- helpers used by the template --------------------------------------
+
+    cstr = staticmethod(cstr)
+    blen = staticmethod(blen)
+
+    @staticmethod
+    def comment(text: str) -> str:
+        return text.replace("*/", "*\\/").replace("/*", "/\\*").encode("ascii", "backslashreplace").decode()
+
+    @staticmethod
+    def path_test(route: lo.LoweredRoute) -> str:
+        fn = "aipol_bytes_prefix" if route.prefix else "aipol_bytes_eq"
+        return f"{fn}(path, path_len, {str_args(route.path)})"
+
+    @staticmethod
+    def method_test(route: lo.LoweredRoute) -> str:
+        if not route.methods:
+            return ""
+        tests = " || ".join(
+            f"aipol_bytes_eq(method, method_len, {str_args(m)})" for m in route.methods
+        )
+        return f" && ({tests})"
+
+    def ops(self, route: lo.LoweredRoute, ops: Sequence[lo.Op]) -> str:
+        lines: list[str] = []
+        for op in ops:
+            lines.extend(self.TRANSFORMS[type(op)](self, route, op))
+        return "\n".join(INDENT + line if line else line for line in lines)
+
+    def choice(self, choice: lo.Choice) -> list[str]:
+        """Statements assigning `backend` for a single backend or a sticky split."""
+        if len(choice.arms) == 1:
+            return [f"backend = {choice.arms[0].backend};"]
+        lines = [f"uint32_t bucket = aipol_sticky_bucket(s, {str_args(choice.seed)});"]
+        for i, arm in enumerate(choice.arms):
+            if i == len(choice.arms) - 1:
+                lines.append(f"else backend = {arm.backend};")
+            else:
+                kw = "if" if i == 0 else "else if"
+                lines.append(f"{kw} (bucket < {arm.below}u) backend = {arm.backend};")
+        return ["{", *[INDENT + x for x in lines], "}"]
+
+    # -- header phase --------------------------------------------------------
+
+    def require_key_c(self, route: lo.LoweredRoute, op: lo.RequireKey) -> list[str]:
+        missing = (
+            "You didn't provide an API key. You need to provide your API key in an "
+            "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."
+        )
+        invalid = "Incorrect API key provided."
+        return [
+            "switch (aipol_auth_api_key(s)) {",
+            "  case AIPOL_AUTH_OK: break;",
+            "  case AIPOL_AUTH_MISSING:",
+            "    return aipol_send_error(s, 401, \"invalid_request_error\", \"missing_api_key\",",
+            f"                            {bytes_args(missing)});",
+            "  default:",
+            "    return aipol_send_error(s, 401, \"invalid_request_error\", \"invalid_api_key\",",
+            f"                            {bytes_args(invalid)});",
+            "}",
+        ]
+
+    def record_principal_c(self, route: lo.LoweredRoute, op: lo.RecordPrincipal) -> list[str]:
+        return [
+            "if (s->principal) {",
+            "  aipol_set_state(\"aipol_principal\", 15u, s->principal->name);",
+            "  aipol_set_state(\"aipol_team\", 10u, s->principal->team);",
+            "}",
+        ]
+
+    def strip_client_credentials_c(
+        self, route: lo.LoweredRoute, op: lo.StripClientCredentials
+    ) -> list[str]:
+        return [
+            f"aipol_request_header_remove({str_args('authorization')});",
+            f"aipol_request_header_remove({str_args('x-api-key')});",
+        ]
+
+    def header_set_c(self, route: lo.LoweredRoute, op: lo.HeaderSet) -> list[str]:
+        side = "response" if op.response else "request"
+        return [f"aipol_{side}_header_set({str_args(op.name)}, {bytes_args(op.value)});"]
+
+    def header_remove_c(self, route: lo.LoweredRoute, op: lo.HeaderRemove) -> list[str]:
+        side = "response" if op.response else "request"
+        return [f"aipol_{side}_header_remove({str_args(op.name)});"]
+
+    # -- body phase ------------------------------------------------------------
+
+    def select_backend_c(self, route: lo.LoweredRoute, op: lo.SelectBackend) -> list[str]:
+        lines: list[str] = []
+        if op.rules:
+            lines.append("if (req && req->has_model) {")
+            for i, rule in enumerate(op.rules):
+                fn = "aipol_bytes_prefix" if rule.prefix else "aipol_bytes_eq"
+                kw = "if" if i == 0 else "} else if"
+                lines.append(f"  {kw} ({fn}(req->model.ptr, req->model.len, {str_args(rule.pattern)})) {{")
+                lines += [INDENT * 2 + x for x in self.choice(rule.choice)]
+            lines += ["  }", "}"]
+        if op.fallthrough is not None:
+            lines.append("if (backend < 0) {")
+            lines += [INDENT + x for x in self.choice(op.fallthrough)]
+            lines.append("}")
+        lines.append("if (backend < 0) return gen_unknown_model(s, req);")
+        return lines
+
+    def authorize_c(self, route: lo.LoweredRoute, op: lo.Authorize) -> list[str]:
+        lines = ["{", "  const aipol_principal *p = s->principal;", "  int allowed = 0;"]
+        field = {"team": "team", "principal": "name", "tier": "tier"}
+        for rule in op.rules:
+            if rule.backends is None:
+                grant = "allowed = 1;"
+            elif rule.backends:
+                cond = " || ".join(f"backend == {b}" for b in rule.backends)
+                grant = f"if ({cond}) allowed = 1;"
+            else:
+                continue
+            if rule.kind == "any":
+                lines.append(f"  {grant}")
+                continue
+            f = field[rule.kind]
+            who = " || ".join(
+                f"aipol_bytes_eq(p->{f}.ptr, p->{f}.len, {str_args(name)})" for name in rule.names
+            )
+            lines.append(f"  if (p && ({who})) {{ {grant} }}")
+        lines += ["  (void)p;", "  if (!allowed) return gen_forbidden(s, backend);", "}"]
+        return lines
+
+    def rewrite_model_c(self, route: lo.LoweredRoute, op: lo.RewriteModel) -> list[str]:
+        cases = [
+            (i, model) for i, model in enumerate(op.models) if model is not None
+        ]
+        if not cases:
+            return []
+        lines = ["if (req && req->has_model) {", "  switch (backend) {"]
+        for i, model in cases:
+            literal = lo.json_string(model)
+            lines.append(
+                f"    case {i}: if (!aipol_bytes_eq(req->model.ptr, req->model.len, {str_args(model)}))"
+            )
+            lines.append(f"      aipol_chat_set_model(s, req, {str_args(literal)});")
+            lines.append("      break;")
+        lines += ["    default: break;", "  }", "}"]
+        return lines
+
+    def insert_system_c(self, route: lo.LoweredRoute, op: lo.InsertSystem) -> list[str]:
+        return [
+            f"if (req) aipol_chat_insert_system(s, req, {1 if op.at_end else 0}, "
+            f"{str_args(op.json_text)});"
+        ]
+
+    def route_to_c(self, route: lo.LoweredRoute, op: lo.RouteTo) -> list[str]:
+        return [
+            "aipol_route_to(s, backend, BACKENDS[backend].name, BACKENDS[backend].len);",
+            "aipol_count(BACKEND_METRICS[backend].name, BACKEND_METRICS[backend].len);",
+        ]
+
+
+def _register() -> None:
+    import re
+
+    for name, cls in vars(lo).items():
+        if isinstance(cls, type) and issubclass(cls, lo.Op) and cls is not lo.Op:
+            snake = re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+            CGenerator.TRANSFORMS[cls] = getattr(CGenerator, f"{snake}_c")
+
+
+_register()
+
+
+@cache
+def _template() -> jinja2.Template:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("aipol.compiler", "templates"),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+    return env.get_template("policy.c.j2")
+
+
+def generate_c(policy: lo.LoweredPolicy) -> str:
+    """The policy's C source."""
+    return _template().render(policy=policy, c=CGenerator(policy))

@@ -1,0 +1,218 @@
+"""Lowering: the policy IR -> a flat list of operations per route and phase.
+
+The lowered form is what the C generator walks. Each operation is a small
+frozen dataclass carrying everything its C needs already computed: backend
+indices instead of names, cumulative split thresholds instead of weights,
+JSON-encoded string literals instead of raw text. The generator dispatches
+on the operation's type (see `codegen.TRANSFORMS`), so adding a feature is
+one op class here plus one `<op>_c` method there.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+from aipol.compiler import ir
+
+
+@dataclass(frozen=True)
+class Op:
+    """Base class of lowered operations."""
+
+
+# ---- header phase -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RequireKey(Op):
+    pass
+
+
+@dataclass(frozen=True)
+class StripClientCredentials(Op):
+    """The gateway key must never reach a provider."""
+
+
+@dataclass(frozen=True)
+class HeaderSet(Op):
+    response: bool
+    name: str
+    value: str
+
+
+@dataclass(frozen=True)
+class HeaderRemove(Op):
+    response: bool
+    name: str
+
+
+@dataclass(frozen=True)
+class RecordPrincipal(Op):
+    """Expose principal and team as filter state for the access log."""
+
+
+# ---- body phase -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Arm:
+    backend: int
+    below: int  # bucket threshold: this arm takes buckets < below
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One way to pick a backend: a single backend or a sticky split."""
+
+    arms: tuple[Arm, ...]
+    seed: str
+
+
+@dataclass(frozen=True)
+class ModelRule:
+    pattern: str
+    prefix: bool
+    choice: Choice
+
+
+@dataclass(frozen=True)
+class SelectBackend(Op):
+    rules: tuple[ModelRule, ...]
+    fallthrough: Choice | None
+
+
+@dataclass(frozen=True)
+class AllowCheck:
+    kind: str  # team | principal | tier | any
+    names: tuple[str, ...]
+    backends: tuple[int, ...] | None
+
+
+@dataclass(frozen=True)
+class Authorize(Op):
+    rules: tuple[AllowCheck, ...]
+
+
+@dataclass(frozen=True)
+class RewriteModel(Op):
+    """Set `model` to the chosen backend's model name where it differs."""
+
+    models: tuple[str | None, ...]  # per global backend index
+
+
+@dataclass(frozen=True)
+class InsertSystem(Op):
+    at_end: bool
+    json_text: str  # JSON string literal, quotes included
+
+
+@dataclass(frozen=True)
+class RouteTo(Op):
+    pass
+
+
+@dataclass(frozen=True)
+class LoweredRoute:
+    index: int
+    id: str
+    path: str
+    prefix: bool
+    methods: tuple[str, ...]
+    needs_body: bool
+    header_ops: tuple[Op, ...]
+    body_ops: tuple[Op, ...]
+    response_ops: tuple[Op, ...]
+
+
+@dataclass(frozen=True)
+class LoweredPolicy:
+    name: str
+    max_body: int
+    backends: tuple[str, ...]  # global index -> backend name
+    routes: tuple[LoweredRoute, ...] = field(default=())
+
+
+def json_string(text: str) -> str:
+    """The JSON string literal for `text`, as the filter inserts it."""
+    return json.dumps(text, ensure_ascii=False)
+
+
+def lower(policy: ir.Policy) -> LoweredPolicy:
+    backends = tuple(b.name for b in policy.backends)
+    index = {name: i for i, name in enumerate(backends)}
+    routes = tuple(
+        _lower_route(i, route, policy, index) for i, route in enumerate(policy.routes)
+    )
+    return LoweredPolicy(
+        name=policy.name, max_body=policy.gateway.max_body, backends=backends, routes=routes
+    )
+
+
+def _choice(target: ir.Target, seed: str, index: dict[str, int]) -> Choice:
+    arms = []
+    upto = 0
+    for arm in target.arms:
+        upto += arm.weight
+        arms.append(Arm(backend=index[arm.backend], below=upto))
+    return Choice(arms=tuple(arms), seed=seed)
+
+
+def _lower_route(
+    position: int, route: ir.Route, policy: ir.Policy, index: dict[str, int]
+) -> LoweredRoute:
+    header_ops: list[Op] = []
+    if route.require_key:
+        header_ops += [RequireKey(), RecordPrincipal()]
+    header_ops.append(StripClientCredentials())
+    for op in route.request_headers:
+        header_ops.append(
+            HeaderSet(False, op.name, op.value) if op.action == "set" else HeaderRemove(False, op.name)
+        )
+
+    rules = [
+        ModelRule(w.pattern, w.prefix, _choice(w.target, f"{route.id}.when{i}", index))
+        for i, w in enumerate(route.when)
+    ]
+    rules += [
+        ModelRule(model, False, _choice(ir.Target(arms=(ir.SplitArm(backend=b, weight=10000),)),
+                                        route.id, index))
+        for model, b in route.implicit_models
+    ]
+    fallthrough = (
+        _choice(route.fallthrough, f"{route.id}.split", index) if route.fallthrough else None
+    )
+    body_ops: list[Op] = [SelectBackend(tuple(rules), fallthrough)]
+    if route.allow:
+        body_ops.append(
+            Authorize(
+                tuple(
+                    AllowCheck(
+                        rule.kind,
+                        rule.names,
+                        None if rule.backends is None else tuple(index[b] for b in rule.backends),
+                    )
+                    for rule in route.allow
+                )
+            )
+        )
+    body_ops.append(RewriteModel(tuple(b.model for b in policy.backends)))
+    for injection in route.system:
+        body_ops.append(InsertSystem(injection.position == "append", json_string(injection.text)))
+    body_ops.append(RouteTo())
+
+    response_ops: list[Op] = [
+        HeaderSet(True, op.name, op.value) if op.action == "set" else HeaderRemove(True, op.name)
+        for op in route.response_headers
+    ]
+    return LoweredRoute(
+        index=position,
+        id=route.id,
+        path=route.path,
+        prefix=route.prefix,
+        methods=route.methods,
+        needs_body=route.needs_body,
+        header_ops=tuple(header_ops),
+        body_ops=tuple(body_ops),
+        response_ops=tuple(response_ops),
+    )

@@ -1,0 +1,65 @@
+/* json.h — a bounded, non-allocating-per-byte JSON scanner for OpenAI chat
+ * requests, and the rewriting helpers that keep the body valid JSON.
+ *
+ * proxy-wasm imports used: none (pure functions over byte buffers).
+ */
+#ifndef AIPOL_JSON_H
+#define AIPOL_JSON_H
+
+#include "types.h"
+
+#define AIPOL_JSON_OK 0
+#define AIPOL_JSON_SYNTAX 1     /* not valid JSON (RFC 8259) */
+#define AIPOL_JSON_NOT_OBJECT 2 /* top level is not an object */
+#define AIPOL_JSON_BAD_FIELD 3  /* a known field has the wrong type */
+#define AIPOL_JSON_TOO_DEEP 4   /* nesting beyond AIPOL_JSON_MAX_DEPTH */
+#define AIPOL_JSON_NO_MEMORY 5
+
+#define AIPOL_JSON_MAX_DEPTH 64
+#define AIPOL_MAX_MESSAGES 256  /* messages beyond this are counted, not kept */
+
+typedef struct {
+  aipol_slice role;        /* decoded (escapes resolved); empty if absent */
+  aipol_slice content;     /* decoded text: a string, or the "text" parts of an
+                              array-of-parts content joined with "\n" */
+  uint32_t start, end;     /* byte range of the message object in the body */
+} aipol_message;
+
+typedef struct {
+  const uint8_t *body;
+  uint32_t body_len;
+  /* "model": decoded string; has_model = 0 if absent */
+  uint32_t has_model;
+  aipol_slice model;
+  uint32_t model_start, model_end;   /* byte range of the model value token, quotes included */
+  /* "stream": has_stream, stream (0/1) */
+  uint32_t has_stream, stream;
+  /* "max_tokens" (or "max_completion_tokens"): has_max_tokens, max_tokens */
+  uint32_t has_max_tokens;
+  int64_t max_tokens;
+  /* "messages": has_messages; the byte offsets of '[' and ']' of the array */
+  uint32_t has_messages;
+  uint32_t messages_open, messages_close;
+  uint32_t message_count;            /* all messages, even past AIPOL_MAX_MESSAGES */
+  aipol_message *messages;           /* the first min(count, AIPOL_MAX_MESSAGES) */
+  uint32_t root_open, root_close;    /* byte offsets of the top-level '{' and '}' */
+} aipol_chat_request;
+
+/* Parses `body` as a chat request. On success fills `out` (decoded strings are
+ * allocated with aipol_malloc and released by aipol_chat_free). Validates the
+ * whole document, not only the fields it keeps. */
+int aipol_json_parse_chat(const uint8_t *body, uint32_t len, aipol_chat_request *out);
+void aipol_chat_free(aipol_chat_request *req);
+
+/* Writes `len` bytes of `s` as a JSON string literal (quotes included) into
+ * out (capacity cap). Returns the bytes written, or 0 if cap is too small
+ * (needs at most 6*len+2). Escapes ", \, control characters (\n, \t, ...,
+ * \u00XX); invalid UTF-8 is replaced by U+FFFD. */
+uint32_t aipol_json_escape(const uint8_t *s, uint32_t len, uint8_t *out, uint32_t cap);
+
+/* Applies sorted, non-overlapping edits to `body`; returns a new buffer
+ * (aipol_malloc) and its length in *out_len, or NULL on failure. */
+uint8_t *aipol_apply_edits(const uint8_t *body, uint32_t len,
+                           const aipol_edit *edits, uint32_t n, uint32_t *out_len);
+
+#endif

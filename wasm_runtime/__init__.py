@@ -1,0 +1,1 @@
+"""aipol.wasm_runtime"""

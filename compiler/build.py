@@ -24,7 +24,6 @@ TARGET_FLAGS = (
     "-Werror=return-type",
     "-Wl,--no-entry",
     "-Wl,--strip-all",
-    "-Wl,--export=memory",
     "-Wl,-z,stack-size=131072",
     "-Wl,--initial-memory=1048576",
 )

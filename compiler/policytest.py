@@ -132,7 +132,7 @@ def run_tests(policy: ir.Policy, harness: Any) -> Iterable[Outcome]:
         for expect in test.expects:
             problem = check(result, expect)
             if problem is not None:
-                outcome.failures.append(f"line {expect.line}: {describe(expect)}\n    {problem}")
+                outcome.failures.append(f"{expect.line}: {describe(expect)}\n    {problem}")
         yield outcome
 
 

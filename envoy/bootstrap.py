@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-
 from aipol.compiler.ir import Backend, Policy
 
 from . import access_log, clusters, credentials, routes
@@ -165,16 +164,72 @@ def _http_connection_manager(
         "request_timeout": REQUEST_TIMEOUT,
         "stream_idle_timeout": STREAM_IDLE_TIMEOUT,
         "drain_timeout": DRAIN_TIMEOUT,
+        "local_reply_config": local_reply_config(),
         "access_log": access_log.access_log(access_log_path),
         "route_config": routes.route_config(policy, backends),
         "http_filters": [
             _wasm_filter(wasm_path, plugin_config),
             {
                 "name": "envoy.filters.http.buffer",
-                "typed_config": {"@type": BUFFER_TYPE, "max_request_bytes": policy.gateway.max_body},
+                "typed_config": {
+                    "@type": BUFFER_TYPE,
+                    "max_request_bytes": policy.gateway.max_body,
+                },
             },
             {"name": "envoy.filters.http.router", "typed_config": {"@type": ROUTER_TYPE}},
         ],
+    }
+
+
+CEL_FILTER_TYPE = (
+    "type.googleapis.com/envoy.extensions.access_loggers.filters.cel.v3.ExpressionFilter"
+)
+# Local replies that are not JSON yet: Envoy's own (413, 431, 408, upstream
+# connect failures, timeouts...). Our direct responses and the filter's
+# proxy_send_local_response answers carry `content-type: application/json`
+# and are left alone.
+_NOT_JSON = (
+    "!('content-type' in response.headers && "
+    "response.headers['content-type'].startsWith('application/json'))"
+)
+
+
+def _openai_error_format(type_: str) -> dict[str, Any]:
+    return {
+        "json_format": {
+            "error": {
+                "message": "%LOCAL_REPLY_BODY%",
+                "type": type_,
+                "param": None,
+                "code": "%RESPONSE_CODE_DETAILS%",
+            }
+        },
+        "content_type": "application/json",
+    }
+
+
+def _cel(expression: str) -> dict[str, Any]:
+    return {
+        "extension_filter": {
+            "name": "envoy.access_loggers.extension_filters.cel",
+            "typed_config": {"@type": CEL_FILTER_TYPE, "expression": expression},
+        }
+    }
+
+
+def local_reply_config() -> dict[str, Any]:
+    """Rewrite Envoy's plain-text local replies into OpenAI-format JSON errors."""
+    return {
+        "mappers": [
+            {
+                "filter": _cel(f"{_NOT_JSON} && response.code < 500"),
+                "body_format_override": _openai_error_format("invalid_request_error"),
+            },
+            {
+                "filter": _cel(_NOT_JSON),
+                "body_format_override": _openai_error_format("server_error"),
+            },
+        ]
     }
 
 

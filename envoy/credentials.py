@@ -22,10 +22,10 @@ from typing import Any
 
 from aipol.compiler.ir import Backend
 
-INJECTOR_TYPE = "type.googleapis.com/envoy.extensions.filters.http.credential_injector.v3.CredentialInjector"
-GENERIC_TYPE = (
-    "type.googleapis.com/envoy.extensions.http.injected_credentials.generic.v3.Generic"
+INJECTOR_TYPE = (
+    "type.googleapis.com/envoy.extensions.filters.http.credential_injector.v3.CredentialInjector"
 )
+GENERIC_TYPE = "type.googleapis.com/envoy.extensions.http.injected_credentials.generic.v3.Generic"
 
 # Headers a client might use to send a credential; never forwarded upstream.
 CLIENT_CREDENTIAL_HEADERS = ("authorization", "x-api-key", "api-key")

@@ -64,9 +64,7 @@ def _method_regex(methods: tuple[str, ...]) -> str:
 
 def backend_route(route: Route, backend: Backend) -> dict[str, Any]:
     match = _path_match(route)
-    match["filter_state"] = [
-        {"key": BACKEND_STATE_KEY, "string_match": {"exact": backend.name}}
-    ]
+    match["filter_state"] = [{"key": BACKEND_STATE_KEY, "string_match": {"exact": backend.name}}]
     action: dict[str, Any] = {
         "cluster": backend.cluster,
         # LLM calls are slow and streams long: no overall deadline, but a

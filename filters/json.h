@@ -43,6 +43,9 @@ typedef struct {
   uint32_t message_count;            /* all messages, even past AIPOL_MAX_MESSAGES */
   aipol_message *messages;           /* the first min(count, AIPOL_MAX_MESSAGES) */
   uint32_t root_open, root_close;    /* byte offsets of the top-level '{' and '}' */
+  /* On AIPOL_JSON_BAD_FIELD: the offending field, e.g. "messages[].role"
+   * (static string; added for the 400 message). */
+  const char *error_field;
 } aipol_chat_request;
 
 /* Parses `body` as a chat request. On success fills `out` (decoded strings are
@@ -61,5 +64,8 @@ uint32_t aipol_json_escape(const uint8_t *s, uint32_t len, uint8_t *out, uint32_
  * (aipol_malloc) and its length in *out_len, or NULL on failure. */
 uint8_t *aipol_apply_edits(const uint8_t *body, uint32_t len,
                            const aipol_edit *edits, uint32_t n, uint32_t *out_len);
+
+/* Frees the texts of the edits queued in s->edits and empties the queue. */
+void aipol_edits_free(aipol_stream *s);
 
 #endif

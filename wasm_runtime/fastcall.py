@@ -31,7 +31,7 @@ def _trampoline(env: int, _caller: Any, vals: Any, _n: int) -> int:
     try:
         fn, kinds, has_result = _HOST_FUNCS[env or 0]
         args = [
-            (vals[i].i32 & _MASK32) if k == "i32" else vals[i].i64 for i, k in enumerate(kinds)
+            (vals[i].i32 & _MASK32) if k == "i" else vals[i].i64 for i, k in enumerate(kinds)
         ]
         result = fn(*args)
         if has_result:
@@ -51,7 +51,7 @@ def _finalize(env: int) -> None:
 def host_func(
     store: Store, ty: FuncType, kinds: Sequence[str], fn: Callable[..., Any]
 ) -> Func:
-    """A host function of type ``ty`` calling ``fn`` with unsigned i32 / signed i64 ints."""
+    """A host function of type ``ty``; ``kinds`` is "i" (unsigned i32) or "I" (signed i64) per param."""
     global _next_env
     env = _next_env
     _next_env += 1

@@ -4,8 +4,11 @@
  * Continue (Pause would stop everything) and only remembers the `x-pick`
  * header; the body callback buffers until end of stream, then takes the backend
  * from a body that starts with `pick=<name>;` (or falls back to the header),
+ * removes that prefix from the body (a rewrite that changes its length, so
+ * the headers callback drops content-length for the buffer filter to redo),
  * stores it as the property `aipol_backend` (filter state `wasm.aipol_backend`),
- * sets `aipol_principal` / `aipol_team` for the access log, and calls the
+ * sets `aipol_principal` / `aipol_team` for the access log (pick `deny`
+ * answers a JSON 403 with proxy_send_local_response instead), and calls the
  * foreign function `clear_route_cache` so the router re-matches the route when
  * the buffer filter finally releases the headers.
  */
@@ -18,10 +21,22 @@ typedef unsigned char u8;
 IMPORT("proxy_get_header_map_value")
 int proxy_get_header_map_value(int, const char *, int, u8 **, u32 *);
 IMPORT("proxy_get_buffer_bytes") int proxy_get_buffer_bytes(int, int, int, u8 **, u32 *);
+IMPORT("proxy_set_buffer_bytes") int proxy_set_buffer_bytes(int, int, int, const u8 *, int);
+IMPORT("proxy_remove_header_map_value") int proxy_remove_header_map_value(int, const char *, int);
 IMPORT("proxy_set_property") int proxy_set_property(const char *, int, const u8 *, int);
 IMPORT("proxy_call_foreign_function")
 int proxy_call_foreign_function(const char *, int, const char *, int, u8 **, u32 *);
-IMPORT("proxy_log") int proxy_log(int, const char *, int);
+IMPORT("proxy_send_local_response")
+int proxy_send_local_response(int, const char *, int, const char *, int, const u8 *, int, int);
+
+/* Header pairs {content-type: application/json} in the proxy-wasm encoding. */
+static const u8 json_header[] = {1, 0, 0, 0, 12, 0, 0, 0, 16, 0, 0, 0,
+                                 'c', 'o', 'n', 't', 'e', 'n', 't', '-', 't', 'y', 'p', 'e', 0,
+                                 'a', 'p', 'p', 'l', 'i', 'c', 'a', 't', 'i', 'o', 'n', '/',
+                                 'j', 's', 'o', 'n', 0};
+static const char denied[] =
+    "{\"error\":{\"message\":\"denied by test filter\",\"type\":\"invalid_request_error\","
+    "\"param\":null,\"code\":\"denied\"}}";
 
 static u8 arena[1 << 16];
 static u32 top;
@@ -60,6 +75,10 @@ EXPORT("proxy_on_request_headers") int on_request_headers(int ctx, int n, int eo
     copy(picks[slot], val, len);
     pick_len[slot] = len;
   }
+  /* The body may be rewritten, and from the body callback the headers can no
+   * longer be changed: drop content-length now; the buffer filter sets it
+   * again from the final body before the router sees the headers. */
+  proxy_remove_header_map_value(0, "content-length", 14);
   return 0; /* Continue: never Pause here. */
 }
 
@@ -79,6 +98,18 @@ EXPORT("proxy_on_request_body") int on_request_body(int ctx, int size, int eos) 
     while (end < len && body[end] != ';') end++;
     pick = body + 5;
     plen = end - 5;
+    if (plen <= 32) {
+      copy(picks[slot], pick, plen);
+      pick = picks[slot];
+      /* Drain the "pick=...;" prefix (start 0: drain `size`, prepend nothing),
+       * so the upstream gets a body of another length than the client sent. */
+      proxy_set_buffer_bytes(0, 0, (int)(end < len ? end + 1 : end), (const u8 *)"", 0);
+    }
+  }
+  if (plen == 4 && pick[0] == 'd' && pick[1] == 'e' && pick[2] == 'n' && pick[3] == 'y') {
+    proxy_send_local_response(403, "aipol_denied", 12, denied, sizeof(denied) - 1, json_header,
+                              sizeof(json_header), -1);
+    return 0;
   }
   if (plen > 0) {
     proxy_set_property("aipol_backend", 13, pick, (int)plen);

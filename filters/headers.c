@@ -1,0 +1,122 @@
+/* headers.c — request/response header access, header pairs serialization.
+ *
+ * proxy-wasm imports used: proxy_get_header_map_value,
+ * proxy_add_header_map_value, proxy_replace_header_map_value,
+ * proxy_remove_header_map_value.
+ */
+#include "headers.h"
+#include "abi.h"
+#include "alloc.h"
+#include "policy.h"
+
+int aipol_header_get(uint32_t map, const char *name, uint32_t name_len, aipol_slice *out) {
+  uint8_t *ptr = 0;
+  uint32_t len = 0;
+  out->ptr = 0;
+  out->len = 0;
+  uint32_t r = proxy_get_header_map_value(map, (const uint8_t *)name, name_len, &ptr, &len);
+  if (r != PW_OK) {
+    if (ptr) aipol_free(ptr);
+    return 0;
+  }
+  out->ptr = ptr; /* NULL when the value is empty (the host skips allocating) */
+  out->len = ptr ? len : 0;
+  return 1;
+}
+
+int aipol_request_header_get(const char *name, uint32_t name_len, aipol_slice *out) {
+  return aipol_header_get(PW_MAP_REQUEST_HEADERS, name, name_len, out);
+}
+
+int aipol_response_header_get(const char *name, uint32_t name_len, aipol_slice *out) {
+  return aipol_header_get(PW_MAP_RESPONSE_HEADERS, name, name_len, out);
+}
+
+int aipol_header_set(uint32_t map, const char *name, uint32_t name_len, const uint8_t *value,
+                     uint32_t value_len) {
+  return proxy_replace_header_map_value(map, (const uint8_t *)name, name_len, value, value_len) ==
+         PW_OK;
+}
+
+int aipol_header_add(uint32_t map, const char *name, uint32_t name_len, const uint8_t *value,
+                     uint32_t value_len) {
+  return proxy_add_header_map_value(map, (const uint8_t *)name, name_len, value, value_len) ==
+         PW_OK;
+}
+
+int aipol_header_remove(uint32_t map, const char *name, uint32_t name_len) {
+  return proxy_remove_header_map_value(map, (const uint8_t *)name, name_len) == PW_OK;
+}
+
+void aipol_request_header_set(const char *name, uint32_t name_len, const uint8_t *value,
+                              uint32_t value_len) {
+  aipol_header_set(PW_MAP_REQUEST_HEADERS, name, name_len, value, value_len);
+}
+
+void aipol_request_header_remove(const char *name, uint32_t name_len) {
+  aipol_header_remove(PW_MAP_REQUEST_HEADERS, name, name_len);
+}
+
+void aipol_response_header_set(const char *name, uint32_t name_len, const uint8_t *value,
+                               uint32_t value_len) {
+  aipol_header_set(PW_MAP_RESPONSE_HEADERS, name, name_len, value, value_len);
+}
+
+void aipol_response_header_remove(const char *name, uint32_t name_len) {
+  aipol_header_remove(PW_MAP_RESPONSE_HEADERS, name, name_len);
+}
+
+static void put_le32(uint8_t *p, uint32_t v) {
+  p[0] = (uint8_t)v;
+  p[1] = (uint8_t)(v >> 8);
+  p[2] = (uint8_t)(v >> 16);
+  p[3] = (uint8_t)(v >> 24);
+}
+
+uint8_t *aipol_header_pairs(const aipol_slice *keys, const aipol_slice *values, uint32_t n,
+                            uint32_t *out_len) {
+  uint64_t size = 4 + 8ull * n;
+  for (uint32_t i = 0; i < n; i++) size += (uint64_t)keys[i].len + values[i].len + 2;
+  if (size > 0x40000000u) return 0;
+  uint8_t *out = aipol_malloc((size_t)size);
+  if (!out) return 0;
+  put_le32(out, n);
+  uint32_t o = 4;
+  for (uint32_t i = 0; i < n; i++, o += 8) {
+    put_le32(out + o, keys[i].len);
+    put_le32(out + o + 4, values[i].len);
+  }
+  for (uint32_t i = 0; i < n; i++) {
+    if (keys[i].len) memcpy(out + o, keys[i].ptr, keys[i].len);
+    o += keys[i].len;
+    out[o++] = 0;
+    if (values[i].len) memcpy(out + o, values[i].ptr, values[i].len);
+    o += values[i].len;
+    out[o++] = 0;
+  }
+  *out_len = o;
+  return out;
+}
+
+#ifdef AIPOL_TEST_EXPORTS
+/* n pairs given as quads (key_ptr, key_len, value_ptr, value_len). */
+__attribute__((export_name("aipol_test_header_pairs"))) uint8_t *t_pairs(const uint32_t *quads,
+                                                                          uint32_t n,
+                                                                          uint32_t *out_len) {
+  aipol_slice *k = aipol_calloc(n ? n : 1, sizeof(aipol_slice));
+  aipol_slice *v = aipol_calloc(n ? n : 1, sizeof(aipol_slice));
+  uint8_t *r = 0;
+  if (k && v) {
+    for (uint32_t i = 0; i < n; i++) {
+      k[i].ptr = (const uint8_t *)(size_t)quads[4 * i];
+      k[i].len = quads[4 * i + 1];
+      v[i].ptr = (const uint8_t *)(size_t)quads[4 * i + 2];
+      v[i].len = quads[4 * i + 3];
+    }
+    r = aipol_header_pairs(k, v, n, out_len);
+  }
+  aipol_free(k);
+  aipol_free(v);
+  return r;
+}
+#endif

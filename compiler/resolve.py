@@ -127,7 +127,8 @@ class Resolver:
         try:
             data = yaml.safe_load(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
-            self.error(f"keys file not found: {path}", stmt.path.span)
+            self.error(f"keys file not found: {stmt.path.value}", stmt.path.span,
+                       hint="the path is relative to the .aipol file")
             return
         except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
             first = str(err).splitlines()[0] if str(err) else type(err).__name__
@@ -152,6 +153,13 @@ class Resolver:
             if not isinstance(entry, dict):
                 self.error(f"{where}: expected a mapping with name, team, tier, sha256", stmt.path.span)
                 continue
+            if "key" in entry or "api_key" in entry:
+                self.error(
+                    f"{where}: plain keys are not accepted; store only their sha256",
+                    stmt.path.span,
+                    hint="printf %s 'sk-...' | sha256sum",
+                )
+                continue
             fields = {}
             for key in ("name", "team", "tier", "sha256"):
                 value = entry.get(key, "default" if key == "tier" else None)
@@ -161,13 +169,6 @@ class Resolver:
                 fields[key] = value
             else:
                 extra = sorted(set(entry) - {"name", "team", "tier", "sha256"})
-                if "key" in entry or "api_key" in entry:
-                    self.error(
-                        f"{where}: plain keys are not accepted; store only their sha256",
-                        stmt.path.span,
-                        hint="printf %s 'sk-...' | sha256sum",
-                    )
-                    continue
                 if extra:
                     self.error(f"{where}: unknown fields {', '.join(extra)}", stmt.path.span)
                     continue
@@ -452,7 +453,8 @@ class Resolver:
             if any((p and model.startswith(pat)) or (not p and model == pat) for pat, p in covered):
                 continue
             implicit.append((model, name))
-        if not backends and fall_span is None and not when:
+        decides = any(isinstance(s, ast.When | ast.Split | ast.Default) for s in nodes)
+        if not backends and not decides:
             self.error(
                 "this route sends nowhere: add `default <backend>`, `split`, or `when model`",
                 block.path.span,

@@ -1,0 +1,187 @@
+"""Compiled policies in the harness: what a client and a provider would see."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from aipol.compiler import pipeline, plugin_config, sticky
+from aipol.wasm_runtime import Harness
+
+CHAT = "/v1/chat/completions"
+ALICE = "sk-aipol-demo-alice"  # team research
+CAROL = "sk-aipol-demo-carol"  # team support
+KEYS = Path(__file__).resolve().parents[2] / "examples" / "keys.yaml"
+
+
+def chat(key: str | None, model: str = "gpt-4o", **extra) -> dict:
+    headers = {"content-type": "application/json"}
+    if key is not None:
+        headers["authorization"] = f"Bearer {key}"
+    body = {"model": model, "messages": [{"role": "user", "content": "hi"}], **extra}
+    return {"method": "POST", "path": CHAT, "headers": headers, "body": json.dumps(body)}
+
+
+@pytest.fixture(scope="module")
+def quickstart(example_harness) -> Harness:
+    return example_harness("quickstart")
+
+
+@pytest.fixture(scope="module")
+def ab(example_harness) -> Harness:
+    return example_harness("ab_test")
+
+
+def error_of(r) -> dict:
+    assert r.headers.get("content-type") == "application/json"
+    body = r.json()
+    assert set(body) == {"error"} and set(body["error"]) == {"message", "type", "param", "code"}
+    return body["error"]
+
+
+@pytest.mark.parametrize(
+    ("key", "model", "status", "code", "route"),
+    [
+        (None, "gpt-4o", 401, "missing_api_key", None),
+        ("sk-wrong", "gpt-4o", 401, "invalid_api_key", None),
+        (CAROL, "gpt-4o", 403, "model_not_allowed", None),
+        (CAROL, "gpt-4o-mini", 200, None, "mini"),
+        (ALICE, "gpt-4o", 200, None, "gpt4o"),
+        (ALICE, "llama-3.1-70b", 200, None, "local"),
+        (ALICE, "gpt-3.5-turbo", 200, None, "mini"),
+    ],
+    ids=["no-key", "wrong-key", "team-not-allowed", "support-mini", "research-gpt4o",
+         "prefix-rule", "fallthrough"],
+)
+def test_auth_and_routing(quickstart, key, model, status, code, route) -> None:
+    r = quickstart.request(**chat(key, model))
+    assert not r.trapped
+    assert r.status == status
+    if code:
+        assert error_of(r)["code"] == code
+        assert not r.reached_upstream
+        if key:
+            assert key not in r.body.decode()
+    else:
+        assert r.route == route
+
+
+def test_upstream_request_is_rewritten_as_the_policy_says(quickstart) -> None:
+    r = quickstart.request(**chat(ALICE, "gpt-3.5-turbo", temperature=0.5))
+    assert r.status == 200
+    body = r.upstream_json()
+    assert body["model"] == "gpt-4o-mini"  # rewritten to the backend's model
+    assert body["temperature"] == 0.5  # everything else intact
+    assert body["messages"] == [
+        {"role": "system", "content": "You are ACME's assistant. Answer briefly."},
+        {"role": "user", "content": "hi"},
+    ]
+    up = r.upstream_headers
+    assert up.get("x-gateway") == "aipol"
+    assert up.get("authorization") is None and up.get("x-api-key") is None
+    assert r.headers.get("x-served-by") == "aipol"
+    assert r.headers.get("server") is None
+    assert r.filter_state["wasm.aipol_principal"] == b"alice"
+    assert r.filter_state["wasm.aipol_team"] == b"research"
+
+
+def test_system_append_goes_after_the_last_message(ab) -> None:
+    req = chat(ALICE)
+    req["body"] = json.dumps({"model": "gpt-4o", "messages": [
+        {"role": "system", "content": "s"}, {"role": "user", "content": "u"}]})
+    r = ab.request(**req)
+    messages = r.upstream_json()["messages"]
+    assert messages[:2] == [{"role": "system", "content": "s"}, {"role": "user", "content": "u"}]
+    assert messages[2] == {"role": "system", "content": "Reply in the language of the question."}
+
+
+def test_x_api_key_header_authenticates_too(quickstart) -> None:
+    req = chat(None)
+    req["headers"]["x-api-key"] = ALICE
+    r = quickstart.request(**req)
+    assert r.status == 200 and r.route == "gpt4o"
+    assert r.upstream_headers.get("x-api-key") is None
+
+
+def test_split_is_sticky_and_matches_the_python_reference(ab) -> None:
+    # alice's arm is fixed by the FNV bucket of (r0.split, alice).
+    expected = sticky.pick([("current", 9000), ("candidate", 1000)], "r0.split", "alice")
+    routes = {ab.request(**chat(ALICE)).route for _ in range(10)}
+    assert routes == {expected}
+
+
+@pytest.mark.parametrize(
+    ("body", "headers", "status", "code"),
+    [
+        (b'{"model": "gpt-4o", "messages": [', {}, 400, "invalid_json"),
+        (b"not json at all", {}, 400, "invalid_json"),
+        (b'["model"]', {}, 400, "invalid_request"),
+        (b'{"model": 5, "messages": []}', {}, 400, "invalid_request"),
+        (b'{"model": "gpt-4o", "model": "gpt-4o-mini", "messages": []}', {}, 400,
+         "invalid_request"),
+        (b'{"model": "gpt-4o"}', {"content-type": "text/plain"}, 415, None),
+    ],
+    ids=["truncated", "not-json", "not-an-object", "model-not-string", "duplicate-model",
+         "text-plain"],
+)
+def test_bad_bodies_get_openai_errors(quickstart, body, headers, status, code) -> None:
+    h = {"content-type": "application/json", "authorization": f"Bearer {ALICE}", **headers}
+    r = quickstart.request("POST", CHAT, headers=h, body=body)
+    assert r.status == status
+    err = error_of(r)
+    if code:
+        assert err["code"] == code
+    assert not r.reached_upstream
+
+
+@pytest.mark.parametrize("chunks", [None, 100], ids=["one-piece", "chunked"])
+def test_body_over_max_body_is_413(quickstart, chunks) -> None:
+    big = json.dumps({"model": "gpt-4o", "messages": [{"role": "user", "content": "x" * 1100000}]})
+    h = {"content-type": "application/json", "authorization": f"Bearer {ALICE}"}
+    if chunks:
+        h["transfer-encoding"] = "chunked"
+    r = quickstart.request("POST", CHAT, headers=h, body=big, chunks=chunks and 65536)
+    assert r.status == 413
+    assert not r.reached_upstream
+
+
+def test_unknown_path_is_404_in_openai_format(quickstart) -> None:
+    r = quickstart.request("POST", "/v1/nope", headers={"authorization": f"Bearer {ALICE}"})
+    assert r.status == 404
+    assert error_of(r)["code"] == "unknown_url"
+
+
+def test_get_without_body_routes_by_default(quickstart) -> None:
+    r = quickstart.request("GET", "/v1/models?limit=5", headers={"authorization": f"Bearer {ALICE}"})
+    assert r.status == 200 and r.route == "mini"
+
+
+def test_metrics_count_requests_denials_and_backends(quickstart) -> None:
+    r = quickstart.request(**chat(ALICE))
+    assert r.metrics.get("aipol.backend.gpt4o.requests") == 1
+    r = quickstart.request(**chat(None))
+    assert r.metrics.get("aipol.denied.missing_api_key") == 1
+
+
+def test_unknown_model_without_fallthrough_is_400(tmp_path: Path) -> None:
+    (tmp_path / "keys.yaml").write_text(KEYS.read_text())
+    src = tmp_path / "strict.aipol"
+    src.write_text(
+        'keys file "keys.yaml"\n'
+        'backend a {\n  provider openai\n  model "gpt-4o"\n  url "http://127.0.0.1:1"\n}\n'
+        'route "/v1/chat/completions" {\n  require key\n  allow any backends a\n}\n'
+    )
+    policy = pipeline.check_file(src)
+    wasm = pipeline.build_wasm(pipeline.generate_c(policy), tmp_path / "out")
+    h = Harness.load(wasm, plugin_config=plugin_config.render_plugin_config(policy).encode())
+    r = h.request(**chat(ALICE, "gpt-5"))
+    assert r.status == 400
+    err = error_of(r)
+    assert err["code"] == "model_not_found" and "gpt-5" in err["message"]
+    r = h.request(**chat(ALICE, "gpt-4o"))
+    assert r.status == 200 and r.route == "a"
+    r = h.request("POST", CHAT, headers={"authorization": f"Bearer {ALICE}"},
+                  body={"messages": []})
+    assert r.status == 400 and error_of(r)["code"] == "missing_model"

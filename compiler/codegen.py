@@ -13,7 +13,6 @@ from collections.abc import Callable, Sequence
 from functools import cache
 
 import jinja2
-
 from aipol.compiler import lower as lo
 
 INDENT = "  "
@@ -68,7 +67,12 @@ class CGenerator:
 
     @staticmethod
     def comment(text: str) -> str:
-        return text.replace("*/", "*\\/").replace("/*", "/\\*").encode("ascii", "backslashreplace").decode()
+        return (
+            text.replace("*/", "*\\/")
+            .replace("/*", "/\\*")
+            .encode("ascii", "backslashreplace")
+            .decode()
+        )
 
     @staticmethod
     def path_test(route: lo.LoweredRoute) -> str:
@@ -115,10 +119,10 @@ class CGenerator:
             "switch (aipol_auth_api_key(s)) {",
             "  case AIPOL_AUTH_OK: break;",
             "  case AIPOL_AUTH_MISSING:",
-            "    return aipol_send_error(s, 401, \"invalid_request_error\", \"missing_api_key\",",
+            '    return aipol_send_error(s, 401, "invalid_request_error", "missing_api_key",',
             f"                            {bytes_args(missing)});",
             "  default:",
-            "    return aipol_send_error(s, 401, \"invalid_request_error\", \"invalid_api_key\",",
+            '    return aipol_send_error(s, 401, "invalid_request_error", "invalid_api_key",',
             f"                            {bytes_args(invalid)});",
             "}",
         ]
@@ -126,8 +130,8 @@ class CGenerator:
     def record_principal_c(self, route: lo.LoweredRoute, op: lo.RecordPrincipal) -> list[str]:
         return [
             "if (s->principal) {",
-            "  aipol_set_state(\"aipol_principal\", 15u, s->principal->name);",
-            "  aipol_set_state(\"aipol_team\", 10u, s->principal->team);",
+            '  aipol_set_state("aipol_principal", 15u, s->principal->name);',
+            '  aipol_set_state("aipol_team", 10u, s->principal->team);',
             "}",
         ]
 
@@ -156,7 +160,9 @@ class CGenerator:
             for i, rule in enumerate(op.rules):
                 fn = "aipol_bytes_prefix" if rule.prefix else "aipol_bytes_eq"
                 kw = "if" if i == 0 else "} else if"
-                lines.append(f"  {kw} ({fn}(req->model.ptr, req->model.len, {str_args(rule.pattern)})) {{")
+                lines.append(
+                    f"  {kw} ({fn}(req->model.ptr, req->model.len, {str_args(rule.pattern)})) {{"
+                )
                 lines += [INDENT * 2 + x for x in self.choice(rule.choice)]
             lines += ["  }", "}"]
         if op.fallthrough is not None:
@@ -189,17 +195,14 @@ class CGenerator:
         return lines
 
     def rewrite_model_c(self, route: lo.LoweredRoute, op: lo.RewriteModel) -> list[str]:
-        cases = [
-            (i, model) for i, model in enumerate(op.models) if model is not None
-        ]
+        cases = [(i, model) for i, model in enumerate(op.models) if model is not None]
         if not cases:
             return []
         lines = ["if (req && req->has_model) {", "  switch (backend) {"]
         for i, model in cases:
             literal = lo.json_string(model)
-            lines.append(
-                f"    case {i}: if (!aipol_bytes_eq(req->model.ptr, req->model.len, {str_args(model)}))"
-            )
+            same = f"aipol_bytes_eq(req->model.ptr, req->model.len, {str_args(model)})"
+            lines.append(f"    case {i}: if (!{same})")
             lines.append(f"      aipol_chat_set_model(s, req, {str_args(literal)});")
             lines.append("      break;")
         lines += ["    default: break;", "  }", "}"]

@@ -141,9 +141,7 @@ def json_string(text: str) -> str:
 def lower(policy: ir.Policy) -> LoweredPolicy:
     backends = tuple(b.name for b in policy.backends)
     index = {name: i for i, name in enumerate(backends)}
-    routes = tuple(
-        _lower_route(i, route, policy, index) for i, route in enumerate(policy.routes)
-    )
+    routes = tuple(_lower_route(i, route, policy, index) for i, route in enumerate(policy.routes))
     return LoweredPolicy(
         name=policy.name, max_body=policy.gateway.max_body, backends=backends, routes=routes
     )
@@ -167,7 +165,9 @@ def _lower_route(
     header_ops.append(StripClientCredentials())
     for op in route.request_headers:
         header_ops.append(
-            HeaderSet(False, op.name, op.value) if op.action == "set" else HeaderRemove(False, op.name)
+            HeaderSet(False, op.name, op.value)
+            if op.action == "set"
+            else HeaderRemove(False, op.name)
         )
 
     rules = [
@@ -175,8 +175,11 @@ def _lower_route(
         for i, w in enumerate(route.when)
     ]
     rules += [
-        ModelRule(model, False, _choice(ir.Target(arms=(ir.SplitArm(backend=b, weight=10000),)),
-                                        route.id, index))
+        ModelRule(
+            model,
+            False,
+            _choice(ir.Target(arms=(ir.SplitArm(backend=b, weight=10000),)), route.id, index),
+        )
         for model, b in route.implicit_models
     ]
     fallthrough = (

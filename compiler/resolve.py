@@ -17,7 +17,6 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import yaml
-
 from aipol.compiler import ir
 from aipol.dsl import ast
 from aipol.dsl.errors import AipolError, AipolErrors
@@ -62,7 +61,9 @@ class Resolver:
         """Statements of type `cls`; a second one is an error."""
         found = [s for s in stmts if isinstance(s, cls)]
         for extra in found[1:]:
-            self.error(f"duplicate `{what}`", extra.span, hint=f"first given at line {found[0].span.line}")
+            self.error(
+                f"duplicate `{what}`", extra.span, hint=f"first given at line {found[0].span.line}"
+            )
         return found
 
     # -- the file ----------------------------------------------------------------
@@ -127,8 +128,11 @@ class Resolver:
         try:
             data = yaml.safe_load(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
-            self.error(f"keys file not found: {stmt.path.value}", stmt.path.span,
-                       hint="the path is relative to the .aipol file")
+            self.error(
+                f"keys file not found: {stmt.path.value}",
+                stmt.path.span,
+                hint="the path is relative to the .aipol file",
+            )
             return
         except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
             first = str(err).splitlines()[0] if str(err) else type(err).__name__
@@ -151,7 +155,9 @@ class Resolver:
         for i, entry in enumerate(data, start=1):
             where = f"{stmt.path.value} entry {i}"
             if not isinstance(entry, dict):
-                self.error(f"{where}: expected a mapping with name, team, tier, sha256", stmt.path.span)
+                self.error(
+                    f"{where}: expected a mapping with name, team, tier, sha256", stmt.path.span
+                )
                 continue
             if "key" in entry or "api_key" in entry:
                 self.error(
@@ -221,7 +227,9 @@ class Resolver:
         url = self.single(body, ast.Url, "url")
         model = self.single(body, ast.Model, "model")
         creds = [
-            s for s in body if isinstance(s, ast.CredentialEnv | ast.CredentialFile | ast.CredentialNone)
+            s
+            for s in body
+            if isinstance(s, ast.CredentialEnv | ast.CredentialFile | ast.CredentialNone)
         ]
         for extra in creds[1:]:
             self.error("duplicate `credential`", extra.span)
@@ -311,7 +319,9 @@ class Resolver:
                 self.error('a route path starts with "/"', block.path.span)
                 continue
             if "*" in path or "?" in path:
-                self.error('"*" may only end a route path, and no query is allowed', block.path.span)
+                self.error(
+                    '"*" may only end a route path, and no query is allowed', block.path.span
+                )
                 continue
             if (path, prefix) in seen:
                 self.error(
@@ -333,7 +343,9 @@ class Resolver:
         for j, later in enumerate(routes):
             for earlier in routes[:j]:
                 if earlier.prefix and later.path.startswith(earlier.path):
-                    if not earlier.methods or (later.methods and set(later.methods) <= set(earlier.methods)):
+                    if not earlier.methods or (
+                        later.methods and set(later.methods) <= set(earlier.methods)
+                    ):
                         self.error(
                             f"route {later.path + ('*' if later.prefix else '')!r} is unreachable",
                             blocks[later.id].path.span,
@@ -341,7 +353,9 @@ class Resolver:
                         )
                         break
 
-    def expand(self, body: Iterable[ast.Node], trail: tuple[str, ...]) -> list[tuple[ast.Node, tuple[str, ...]]]:
+    def expand(
+        self, body: Iterable[ast.Node], trail: tuple[str, ...]
+    ) -> list[tuple[ast.Node, tuple[str, ...]]]:
         """Route statements with `apply` inlined (policy statements in place)."""
         out: list[tuple[ast.Node, tuple[str, ...]]] = []
         for stmt in body:
@@ -352,7 +366,9 @@ class Resolver:
                 policy = self.policies.get(name.value)
                 if policy is None:
                     self.error(
-                        f"unknown policy `{name.value}`", name.span, expected=sorted(self.policies) or None
+                        f"unknown policy `{name.value}`",
+                        name.span,
+                        expected=sorted(self.policies) or None,
                     )
                     continue
                 if name.value in trail:
@@ -388,8 +404,10 @@ class Resolver:
                 raw = stmt.condition.pattern.value
                 pattern, is_prefix = (raw[:-1], True) if raw.endswith("*") else (raw, False)
                 if "*" in pattern or not raw:
-                    self.error('a model pattern is a name, or a name prefix ending in "*"',
-                               stmt.condition.pattern.span)
+                    self.error(
+                        'a model pattern is a name, or a name prefix ending in "*"',
+                        stmt.condition.pattern.span,
+                    )
                     continue
                 for earlier, espan in zip(when, when_spans, strict=True):
                     covered = (earlier.prefix and pattern.startswith(earlier.pattern)) or (
@@ -486,7 +504,9 @@ class Resolver:
     def target(self, node: ast.Name | ast.Split) -> ir.Target | None:
         if isinstance(node, ast.Name):
             name = self.backend_ref(node)
-            return None if name is None else ir.Target(arms=(ir.SplitArm(backend=name, weight=10000),))
+            return (
+                None if name is None else ir.Target(arms=(ir.SplitArm(backend=name, weight=10000),))
+            )
         arms: list[ir.SplitArm] = []
         total = Decimal(0)
         ok = True
@@ -574,8 +594,9 @@ class Resolver:
                 self.error(f"invalid header name {stmt.name.value!r}", stmt.name.span)
                 continue
             if name in RESERVED_HEADERS:
-                self.error(f"header {name!r} is managed by Envoy and cannot be changed",
-                           stmt.name.span)
+                self.error(
+                    f"header {name!r} is managed by Envoy and cannot be changed", stmt.name.span
+                )
                 continue
             if isinstance(stmt, ast.HeaderSet):
                 if any(c in stmt.value.value for c in "\r\n\x00"):
@@ -595,8 +616,11 @@ class Resolver:
         for block in self.tree.tests:
             name = block.name.value
             if name in seen:
-                self.error(f"duplicate test {name!r}", block.name.span,
-                           hint=f"first defined at line {seen[name]}")
+                self.error(
+                    f"duplicate test {name!r}",
+                    block.name.span,
+                    hint=f"first defined at line {seen[name]}",
+                )
                 continue
             seen[name] = block.span.line
             send = block.send
@@ -616,9 +640,14 @@ class Resolver:
                 stream=send.stream,
                 headers=tuple((k.value, v.value) for k, v in send.headers),
             )
-            out.append(ir.PolicyTest(name=name, request=request,
-                                     expects=tuple(self.expect(e) for e in block.expects),
-                                     line=block.span.line))
+            out.append(
+                ir.PolicyTest(
+                    name=name,
+                    request=request,
+                    expects=tuple(self.expect(e) for e in block.expects),
+                    line=block.span.line,
+                )
+            )
         return tuple(out)
 
     def expect(self, e: ast.Node) -> ir.Expectation:
@@ -639,7 +668,9 @@ class Resolver:
         prefix = "upstream_header" if e.side == "upstream" else "header"
         if e.value is None:
             return ir.Expectation(kind=f"{prefix}_absent", name=e.name.value.lower(), line=line)  # type: ignore[arg-type]
-        return ir.Expectation(kind=prefix, name=e.name.value.lower(), value=e.value.value, line=line)  # type: ignore[arg-type]
+        return ir.Expectation(
+            kind=prefix, name=e.name.value.lower(), value=e.value.value, line=line
+        )  # type: ignore[arg-type]
 
 
 def resolve(tree: ast.File, source: str, base_dir: Path, name: str | None = None) -> ir.Policy:

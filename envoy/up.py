@@ -47,15 +47,14 @@ def _print_banner(file: str, artifacts: pipeline.Artifacts, gateway: object, moc
         f"aipol: {file} compiled ({wasm} bytes of wasm) and served by Envoy",
         f"  OpenAI base url   {gateway.base_url}",  # type: ignore[attr-defined]
         f"  Envoy admin       {gateway.admin_url}",  # type: ignore[attr-defined]
-        "  routes            " + ", ".join(r.path + ("*" if r.prefix else "") for r in policy.routes),
+        "  routes            "
+        + ", ".join(r.path + ("*" if r.prefix else "") for r in policy.routes),
         "  backends          "
-        + ", ".join(
-            f"{b.name} ({'mock' if mock else b.url})" for b in policy.backends
-        ),
+        + ", ".join(f"{b.name} ({'mock' if mock else b.url})" for b in policy.backends),
         "",
         "  try: curl -s " + gateway.base_url + "/chat/completions "  # type: ignore[attr-defined]
         "-H 'authorization: Bearer <key>' -H 'content-type: application/json' "
-        "-d '{\"model\": \"gpt-4o\", \"messages\": [{\"role\": \"user\", \"content\": \"hi\"}]}'",
+        '-d \'{"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}\'',
         "  Ctrl-C stops the gateway.",
     ]
     print("\n".join(lines), flush=True)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from aipol.compiler import pipeline
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from aipol.compiler import pipeline, plugin_config, sticky
 from aipol.wasm_runtime import Harness
 
@@ -52,8 +51,15 @@ def error_of(r) -> dict:
         (ALICE, "llama-3.1-70b", 200, None, "local"),
         (ALICE, "gpt-3.5-turbo", 200, None, "mini"),
     ],
-    ids=["no-key", "wrong-key", "team-not-allowed", "support-mini", "research-gpt4o",
-         "prefix-rule", "fallthrough"],
+    ids=[
+        "no-key",
+        "wrong-key",
+        "team-not-allowed",
+        "support-mini",
+        "research-gpt4o",
+        "prefix-rule",
+        "fallthrough",
+    ],
 )
 def test_auth_and_routing(quickstart, key, model, status, code, route) -> None:
     r = quickstart.request(**chat(key, model))
@@ -89,8 +95,12 @@ def test_upstream_request_is_rewritten_as_the_policy_says(quickstart) -> None:
 
 def test_system_append_goes_after_the_last_message(ab) -> None:
     req = chat(ALICE)
-    req["body"] = json.dumps({"model": "gpt-4o", "messages": [
-        {"role": "system", "content": "s"}, {"role": "user", "content": "u"}]})
+    req["body"] = json.dumps(
+        {
+            "model": "gpt-4o",
+            "messages": [{"role": "system", "content": "s"}, {"role": "user", "content": "u"}],
+        }
+    )
     r = ab.request(**req)
     messages = r.upstream_json()["messages"]
     assert messages[:2] == [{"role": "system", "content": "s"}, {"role": "user", "content": "u"}]
@@ -119,12 +129,22 @@ def test_split_is_sticky_and_matches_the_python_reference(ab) -> None:
         (b"not json at all", {}, 400, "invalid_json"),
         (b'["model"]', {}, 400, "invalid_request"),
         (b'{"model": 5, "messages": []}', {}, 400, "invalid_request"),
-        (b'{"model": "gpt-4o", "model": "gpt-4o-mini", "messages": []}', {}, 400,
-         "invalid_request"),
+        (
+            b'{"model": "gpt-4o", "model": "gpt-4o-mini", "messages": []}',
+            {},
+            400,
+            "invalid_request",
+        ),
         (b'{"model": "gpt-4o"}', {"content-type": "text/plain"}, 415, None),
     ],
-    ids=["truncated", "not-json", "not-an-object", "model-not-string", "duplicate-model",
-         "text-plain"],
+    ids=[
+        "truncated",
+        "not-json",
+        "not-an-object",
+        "model-not-string",
+        "duplicate-model",
+        "text-plain",
+    ],
 )
 def test_bad_bodies_get_openai_errors(quickstart, body, headers, status, code) -> None:
     h = {"content-type": "application/json", "authorization": f"Bearer {ALICE}", **headers}
@@ -154,7 +174,9 @@ def test_unknown_path_is_404_in_openai_format(quickstart) -> None:
 
 
 def test_get_without_body_routes_by_default(quickstart) -> None:
-    r = quickstart.request("GET", "/v1/models?limit=5", headers={"authorization": f"Bearer {ALICE}"})
+    r = quickstart.request(
+        "GET", "/v1/models?limit=5", headers={"authorization": f"Bearer {ALICE}"}
+    )
     assert r.status == 200 and r.route == "mini"
 
 
@@ -182,6 +204,5 @@ def test_unknown_model_without_fallthrough_is_400(tmp_path: Path) -> None:
     assert err["code"] == "model_not_found" and "gpt-5" in err["message"]
     r = h.request(**chat(ALICE, "gpt-4o"))
     assert r.status == 200 and r.route == "a"
-    r = h.request("POST", CHAT, headers={"authorization": f"Bearer {ALICE}"},
-                  body={"messages": []})
+    r = h.request("POST", CHAT, headers={"authorization": f"Bearer {ALICE}"}, body={"messages": []})
     assert r.status == 400 and error_of(r)["code"] == "missing_model"

@@ -8,7 +8,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from aipol.compiler import pipeline, plugin_config
 from aipol.dsl.errors import AipolError
 from aipol.envoy.bootstrap import render_bootstrap

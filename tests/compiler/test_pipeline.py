@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from aipol.compiler import pipeline
 from aipol.envoy.validate import validate
 

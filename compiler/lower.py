@@ -200,8 +200,14 @@ def _lower_route(
             )
         )
     body_ops.append(RewriteModel(tuple(b.model for b in policy.backends)))
-    for injection in route.system:
-        body_ops.append(InsertSystem(injection.position == "append", json_string(injection.text)))
+    # The runtime puts each prepended message first, so prepends are emitted
+    # last-to-first: the messages then appear in the order the policy wrote them.
+    prepends = [s for s in route.system if s.position == "prepend"]
+    appends = [s for s in route.system if s.position == "append"]
+    for injection in reversed(prepends):
+        body_ops.append(InsertSystem(False, json_string(injection.text)))
+    for injection in appends:
+        body_ops.append(InsertSystem(True, json_string(injection.text)))
     body_ops.append(RouteTo())
 
     response_ops: list[Op] = [

@@ -6,7 +6,8 @@
  * proxy_remove_header_map_value (and, through the other files, the rest of
  * the list in abi.h).
  *
- * Envoy facts this file is built on (docs/reference/proxy-wasm-abi.md):
+ * Envoy facts this file is built on (the ABI reference,
+ * shared/reference/proxy-wasm-abi.md, sections 3.2 and 5):
  *  - Returning Pause from on_request_headers stops body callbacks, so a
  *    route that needs the body returns Continue; the buffer filter after us
  *    holds the headers for the router.
@@ -251,12 +252,22 @@ __attribute__((export_name("proxy_on_request_headers"))) uint32_t proxy_on_reque
     aipol_slice_free(&method);
     return PW_STOP;
   }
+  /* Methods whose requests carry the JSON document a route decides on. */
+  int body_method = aipol_bytes_eq(method.ptr, method.len, "POST", 4) ||
+                    aipol_bytes_eq(method.ptr, method.len, "PUT", 3) ||
+                    aipol_bytes_eq(method.ptr, method.len, "PATCH", 5);
   aipol_slice_free(&path);
   aipol_slice_free(&method);
   s->route = route;
   int needs_body = aipol_policy_route_needs_body(route);
 
   if (aipol_policy_request_headers(s) == AIPOL_STOP || s->local_reply) return PW_STOP;
+
+  if (end_of_stream && needs_body && body_method) {
+    send_error_str(s, 400, "invalid_request_error", "invalid_json",
+                   "The request has no body: send a JSON object.");
+    return PW_STOP;
+  }
 
   if (end_of_stream || !needs_body) {
     /* No body, or the route decides without it: the body phase runs now,

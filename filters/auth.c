@@ -24,9 +24,9 @@ int aipol_bearer_token(const uint8_t *value, uint32_t len, aipol_slice *key) {
   const uint8_t *p = value;
   uint32_t n = len;
   trim(&p, &n);
-  if (n < 7 || !aipol_ieq(p, "bearer", 6) || !is_space(p[6])) return 0;
-  p += 7;
-  n -= 7;
+  if (n < 6 || !aipol_ieq(p, "bearer", 6) || (n > 6 && !is_space(p[6]))) return 0;
+  p += 6; /* "Bearer" with nothing after it is a Bearer credential with an empty key */
+  n -= 6;
   trim(&p, &n);
   key->ptr = p;
   key->len = n;

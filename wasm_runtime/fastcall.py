@@ -51,7 +51,7 @@ def _finalize(env: int) -> None:
 def host_func(
     store: Store, ty: FuncType, kinds: Sequence[str], fn: Callable[..., Any]
 ) -> Func:
-    """A host function of type ``ty``; ``kinds`` is "i" (unsigned i32) or "I" (signed i64) per param."""
+    """A host function of type ``ty``; ``kinds``: "i" (unsigned i32) or "I" (i64) per param."""
     global _next_env
     env = _next_env
     _next_env += 1

@@ -28,7 +28,6 @@ from .root import Callout
 from .shared import SharedData
 
 Body = bytes | str | Mapping[str, Any] | list[Any] | None
-Upstream = "UpstreamResponse | Callable[[UpstreamRequest], UpstreamResponse] | None"
 Router = Callable[[Headers, dict[str, bytes]], str | None]
 
 
@@ -94,7 +93,7 @@ def openai_chat_completion(req: UpstreamRequest) -> UpstreamResponse:
         parsed = _json.loads(req.body) if req.body else {}
         if isinstance(parsed, dict) and isinstance(parsed.get("model"), str):
             model = parsed["model"]
-    except ValueError:
+    except (ValueError, RecursionError):  # a provider answers bad JSON with an error
         pass
     return UpstreamResponse.json({
         "id": "chatcmpl-aipol-harness",

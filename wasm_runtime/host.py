@@ -29,7 +29,16 @@ from .root import Callout, Connection, RootContext
 from .shared import SharedData
 from .wasi import WasiMixin
 
-_ENGINE = Engine()
+
+def _engine() -> Engine:
+    """Traps are reported without signal handlers: pytest's faulthandler (and any other
+    SIGILL/SIGSEGV handler installed later) would otherwise kill the process on a trap."""
+    config = wasmtime.Config()
+    config.signals_based_traps = False
+    return Engine(config)
+
+
+_ENGINE = _engine()
 _MODULE_CACHE: dict[bytes, Module] = {}
 _TRAPS = (wasmtime.Trap, wasmtime.WasmtimeError, NotImplementedError, RestrictedCallback)
 _VT = {"i": ValType.i32(), "I": ValType.i64()}

@@ -206,3 +206,19 @@ def test_unknown_model_without_fallthrough_is_400(tmp_path: Path) -> None:
     assert r.status == 200 and r.route == "a"
     r = h.request("POST", CHAT, headers={"authorization": f"Bearer {ALICE}"}, body={"messages": []})
     assert r.status == 400 and error_of(r)["code"] == "missing_model"
+
+
+def test_system_prompts_keep_the_order_the_policy_wrote(tmp_path: Path) -> None:
+    src = tmp_path / "order.aipol"
+    src.write_text(
+        'backend a {\n  provider openai\n  model "m"\n  url "http://127.0.0.1:1"\n}\n'
+        'policy first {\n  system prepend "P1"\n}\n'
+        'route "/v1/chat/completions" {\n  apply first\n  system prepend "P2"\n'
+        '  system append "A1"\n  system append "A2"\n  default a\n}\n'
+    )
+    policy = pipeline.check_file(src)
+    wasm = pipeline.build_wasm(pipeline.generate_c(policy), tmp_path / "out")
+    h = Harness.load(wasm)
+    r = h.request(**chat(None, "m"))
+    contents = [m["content"] for m in r.upstream_json()["messages"]]
+    assert contents == ["P1", "P2", "hi", "A1", "A2"]

@@ -90,7 +90,7 @@ def harness(example_harness):
     return example_harness("quickstart")
 
 
-@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     body=bodies,
     auth=auth,

@@ -14,15 +14,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import wasmtime
-
 from aipol.compiler import build
 
 HERE = Path(__file__).resolve().parent
 STUB = HERE / "policy_stub.c"
 
-# build.TARGET_FLAGS minus `-Wl,--export=memory`: wasm-ld exports the memory
-# by default and rejects `--export=memory` ("symbol ... not found: memory").
-FLAGS = [f for f in build.TARGET_FLAGS if f != "-Wl,--export=memory"]
+FLAGS = list(build.TARGET_FLAGS)
 
 
 def build_module(out: Path, test_exports: bool = True, extra: tuple[str, ...] = ()) -> str:

@@ -157,7 +157,9 @@ def parse_chat(data: bytes) -> Chat:
         if key in doc and doc[key] is not None:
             if not _is_int64(doc[key]):
                 return bad
-            out.max_tokens = max(out.max_tokens, doc[key]) if out.max_tokens is not None else doc[key]
+            out.max_tokens = (
+                max(out.max_tokens, doc[key]) if out.max_tokens is not None else doc[key]
+            )
     if "messages" in doc:
         msgs = doc["messages"]
         if not isinstance(msgs, list):

@@ -22,6 +22,7 @@ def test_escape_round_trips(guest, s: str) -> None:
     out = escape(guest, s.encode())
     assert out is not None
     assert json.loads(out.decode("utf-8")) == s
+    assert out == json.dumps(s, ensure_ascii=False).encode()
     assert all(b >= 0x20 for b in out), "no raw control characters"
 
 
@@ -101,7 +102,7 @@ MODEL = "gpt-routed"
 SYSTEM_TEXTS = st.text(max_size=8)
 ops_strategy = st.lists(
     st.one_of(
-        st.tuples(st.just(SET_MODEL), st.sampled_from(["a", "gpt-routed", "x\"y", "é"])),
+        st.tuples(st.just(SET_MODEL), st.sampled_from(["a", "gpt-routed", 'x"y', "é"])),
         st.tuples(st.sampled_from([INSERT_FIRST, INSERT_LAST]), SYSTEM_TEXTS),
     ),
     min_size=1,

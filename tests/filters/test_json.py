@@ -199,7 +199,7 @@ CASES = {
     "nan": (b'{"a":NaN}', ref.SYNTAX),
     "infinity": (b'{"a":-Infinity}', ref.SYNTAX),
     "leading-zero": (b'{"a":01}', ref.SYNTAX),
-    "bom": (b'\xef\xbb\xbf{}', ref.SYNTAX),
+    "bom": (b"\xef\xbb\xbf{}", ref.SYNTAX),
     "raw-newline-in-string": (b'{"a":"x\ny"}', ref.SYNTAX),
     "bad-escape": (b'{"a":"\\x41"}', ref.SYNTAX),
     "short-unicode-escape": (b'{"a":"\\u12"}', ref.SYNTAX),

@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 import struct
 
+from aipol.compiler import sticky
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from aipol.compiler import sticky
 
 from . import reference as ref
 
@@ -90,11 +89,13 @@ def test_header_pairs(guest, pairs) -> None:
 def test_header_pairs_example(guest) -> None:
     blobs = [b"a", b"1", b"b", b"22"]
     ptrs = [guest.alloc(b) for b in blobs]
-    qp = guest.alloc(b"".join(struct.pack("<II", p, len(b)) for p, b in zip(ptrs, blobs, strict=True)))
+    qp = guest.alloc(
+        b"".join(struct.pack("<II", p, len(b)) for p, b in zip(ptrs, blobs, strict=True))
+    )
     out_len = guest.ptr("malloc", 4)
     r = guest.ptr("aipol_test_header_pairs", qp, 2, out_len)
     assert guest.read(r, guest.u32(out_len)).hex() == (
-        "02000000" "01000000" "01000000" "01000000" "02000000" "6100" "3100" "6200" "323200"
+        "0200000001000000010000000100000002000000610031006200323200"
     )
 
 

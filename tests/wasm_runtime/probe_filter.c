@@ -245,7 +245,7 @@ EXPORT("proxy_on_request_headers") u32 on_request_headers(u32 ctx, u32 n, u32 eo
     lb_cstr("foreign r="); lb_u(r); lb_cstr(" out="); lb_str(p, pn); lb_flush(2);
   }
   if (opt_is(&o_callout, "1")) {
-    static const char hdrs[] = {3,0,0,0, 7,0,0,0, 3,0,0,0, 5,0,0,0, 5,0,0,0, 10,0,0,0, 4,0,0,0,
+    static const char hdrs[] = {3,0,0,0, 7,0,0,0, 3,0,0,0, 5,0,0,0, 6,0,0,0, 10,0,0,0, 4,0,0,0,
       ':','m','e','t','h','o','d',0,'G','E','T',0, ':','p','a','t','h',0,'/','c','h','e','c','k',0,
       ':','a','u','t','h','o','r','i','t','y',0,'a','u','t','h',0};
     u32 token = 0;

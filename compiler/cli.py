@@ -57,7 +57,7 @@ def _cmd_test(args: argparse.Namespace) -> int:
             harness = Harness.load(
                 wasm,
                 plugin_config=render_plugin_config(policy).encode(),
-                max_request_bytes=policy.gateway.max_body,
+                max_request_bytes=policy.buffer_limit,
             )
             ok = policytest.report(file, policy, harness, sys.stdout) and ok
     return 0 if ok else 1

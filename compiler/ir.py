@@ -198,6 +198,21 @@ class Policy(Node):
     routes: tuple[Route, ...] = ()
     tests: tuple[PolicyTest, ...] = Field(default=())
 
+    @property
+    def buffer_limit(self) -> int:
+        """Bytes the buffer filter after ours may hold: `max_body` (which the
+        filter enforces on what the client sent) plus room for the filter's
+        own edits (system prompts, model names), so an edited body just under
+        the limit is never refused by Envoy."""
+        import json
+
+        edits = 0
+        for route in self.routes:
+            injected = sum(len(json.dumps(s.text)) + 64 for s in route.system)
+            edits = max(edits, injected)
+        models = max((len(b.model or "") for b in self.backends), default=0)
+        return self.gateway.max_body + edits + models + 1024
+
     def backend(self, name: str) -> Backend:
         for backend in self.backends:
             if backend.name == name:

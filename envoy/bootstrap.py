@@ -111,7 +111,7 @@ def build_bootstrap(
             "name": "aipol",
             "address": _socket_address(gw.listen.host, gw.listen.port),
             # Bodies up to max_body are buffered; leave room for headers.
-            "per_connection_buffer_limit_bytes": gw.max_body + 64 * 1024,
+            "per_connection_buffer_limit_bytes": policy.buffer_limit + 64 * 1024,
             "filter_chains": [
                 {
                     "filters": [
@@ -155,6 +155,8 @@ def _http_connection_manager(
         "normalize_path": True,
         "merge_slashes": True,
         "server_name": "aipol",
+        # Keep the upstream's `server` header (or none): a policy may remove it.
+        "server_header_transformation": "PASS_THROUGH",
         "max_request_headers_kb": MAX_REQUEST_HEADERS_KB,
         "common_http_protocol_options": {
             "idle_timeout": CONNECTION_IDLE_TIMEOUT,
@@ -173,7 +175,7 @@ def _http_connection_manager(
                 "name": "envoy.filters.http.buffer",
                 "typed_config": {
                     "@type": BUFFER_TYPE,
-                    "max_request_bytes": policy.gateway.max_body,
+                    "max_request_bytes": policy.buffer_limit,
                 },
             },
             {"name": "envoy.filters.http.router", "typed_config": {"@type": ROUTER_TYPE}},

@@ -32,7 +32,7 @@ def example_harness(compile_example):
 
     def load(name: str, **kwargs):
         art = compile_example(name)
-        kwargs.setdefault("max_request_bytes", art.policy.gateway.max_body)
+        kwargs.setdefault("max_request_bytes", art.policy.buffer_limit)
         return Harness.load(art.wasm_path, plugin_config=art.plugin_config.encode(), **kwargs)
 
     return load

@@ -203,7 +203,9 @@ def test_filter_chain_order_and_wasm_config() -> None:
         "value": PLUGIN_CONFIG,
     }
     assert wasm["failure_policy"] == "FAIL_CLOSED"
-    assert filters[1]["typed_config"]["max_request_bytes"] == 1024 * 1024
+    # The buffer filter sees the edited body: max_body plus room for the filter's edits.
+    limit = filters[1]["typed_config"]["max_request_bytes"]
+    assert 1024 * 1024 < limit == policy_multi().buffer_limit
 
 
 def test_listener_limits_and_timeouts() -> None:

@@ -215,10 +215,8 @@ class CGenerator:
         ]
 
     def route_to_c(self, route: lo.LoweredRoute, op: lo.RouteTo) -> list[str]:
-        return [
-            "aipol_route_to(s, backend, BACKENDS[backend].name, BACKENDS[backend].len);",
-            "aipol_count(BACKEND_METRICS[backend].name, BACKEND_METRICS[backend].len);",
-        ]
+        # Requests per backend are counted by Envoy's cluster stats already.
+        return ["aipol_route_to(s, backend, BACKENDS[backend].name, BACKENDS[backend].len);"]
 
 
 def _register() -> None:

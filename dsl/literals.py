@@ -10,7 +10,8 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-from decimal import Decimal
+from decimal import Decimal, localcontext
+from fractions import Fraction
 
 from aipol.dsl import ast
 from aipol.dsl.ast import Span
@@ -29,6 +30,8 @@ DURATION_UNITS: dict[str, int] = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_00
 COUNT_SUFFIXES: dict[str, int] = {"": 1, "K": 1000, "M": 1000**2}
 HTTP_METHODS = ("GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS")
 
+# enough digits for exact sizes/durations: 1/1024**3 has 30 decimals
+_PREC = 100
 IDENT_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*\Z")
 _NUM_UNIT_RE = re.compile(r"([0-9]+(?:\.[0-9]+)?)(.*)\Z", re.S)
 _HOSTNAME_RE = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\Z")
@@ -42,7 +45,9 @@ def _split_number(text: str) -> tuple[Decimal, str, str]:
 
 def _unit_error(kind: str, unit: str, units: list[str], span: Span, example: str) -> AipolError:
     if not unit:
-        return AipolError(f"{kind} needs a unit", span, expected=units, hint=f"for example `{example}`")
+        return AipolError(
+            f"{kind} needs a unit", span, expected=units, hint=f"for example `{example}`"
+        )
     return AipolError(f"unknown {kind} unit `{unit}`", span, expected=units)
 
 
@@ -69,7 +74,7 @@ def parse_string(token: str, span: Span) -> ast.Str:
         raise AipolError(
             "invalid `\\u` escape: unpaired surrogate",
             span,
-            hint="characters outside the BMP need a pair like `\\ud83d\\ude00`, or write them as is",
+            hint="write characters outside the BMP as a pair (`\\ud83d\\ude00`) or as is",
         ) from None
     return ast.Str(value, span)
 
@@ -123,7 +128,8 @@ def parse_size(token: str, span: Span) -> ast.Size:
     if canon is None:
         raise _unit_error("size", unit, list(SIZE_UNITS), span, "4MiB")
     factor = SIZE_UNITS.get(canon, 1)
-    value = number * factor
+    with localcontext(prec=_PREC):
+        value = number * factor
     if value != value.to_integral_value():
         raise AipolError(f"size `{token}` is not a whole number of bytes", span)
     return ast.Size(int(value), canon, span)
@@ -131,7 +137,8 @@ def parse_size(token: str, span: Span) -> ast.Size:
 
 def format_size(size: ast.Size) -> str:
     factor = SIZE_UNITS.get(size.unit, 1)
-    return f"{_plain(Decimal(size.bytes) / factor)}{size.unit}"
+    with localcontext(prec=_PREC):
+        return f"{_plain(Decimal(size.bytes) / factor)}{size.unit}"
 
 
 def parse_duration(token: str, span: Span) -> ast.Duration:
@@ -139,15 +146,20 @@ def parse_duration(token: str, span: Span) -> ast.Duration:
     number, digits, unit = _split_number(token)
     if unit not in DURATION_UNITS:
         raise _unit_error("duration", unit, list(DURATION_UNITS), span, "5m")
-    value = number * DURATION_UNITS[unit]
+    with localcontext(prec=_PREC):
+        value = number * DURATION_UNITS[unit]
     if value != value.to_integral_value():
         raise AipolError(f"duration `{token}` is not a whole number of milliseconds", span)
     return ast.Duration(int(value), unit, span)
 
 
 def format_duration(duration: ast.Duration) -> str:
-    factor = DURATION_UNITS[duration.unit]
-    return f"{_plain(Decimal(duration.ms) / factor)}{duration.unit}"
+    """In the unit written; in ``ms`` if that unit cannot show it exactly."""
+    factor = DURATION_UNITS.get(duration.unit)
+    if factor is None or not _terminates(Fraction(duration.ms, factor)):
+        return f"{duration.ms}ms"
+    with localcontext(prec=_PREC):
+        return f"{_plain(Decimal(duration.ms) / factor)}{duration.unit}"
 
 
 def parse_money(token: str, span: Span) -> ast.Money:
@@ -181,7 +193,9 @@ def parse_count(token: str, span: Span) -> ast.Count:
     factor = COUNT_SUFFIXES.get(suffix.upper())
     if factor is None:
         raise AipolError(
-            f"unknown token count suffix `{suffix}`", span, expected=["1K", "1M"],
+            f"unknown token count suffix `{suffix}`",
+            span,
+            expected=["1K", "1M"],
             hint="write `per 1M tokens` or `per 1K tokens`",
         )
     value = int(digits) * factor
@@ -198,10 +212,19 @@ def format_count(count: ast.Count) -> str:
     return str(count.value)
 
 
+def _terminates(q: Fraction) -> bool:
+    """Whether ``q`` has a finite decimal expansion (denominator 2^a 5^b)."""
+    d = q.denominator
+    for p in (2, 5):
+        while d % p == 0:
+            d //= p
+    return d == 1
+
+
 def _plain(number: Decimal) -> str:
     """``Decimal`` without exponent or trailing zeros: 4, 1.5, 0.25."""
-    text = f"{number.normalize():f}"
-    return text
+    with localcontext(prec=_PREC):
+        return f"{number.normalize():f}"
 
 
 # ---------------------------------------------------------------- address
@@ -231,9 +254,7 @@ def parse_address(token: str, span: Span) -> ast.Address:
                 hint="an address is an IPv4 address, a host name, or [IPv6], then `:port`",
             )
     if not rest:
-        raise AipolError(
-            f"address `{token}` has no port", span, hint=f"write it as `{token}:PORT`"
-        )
+        raise AipolError(f"address `{token}` has no port", span, hint=f"write it as `{token}:PORT`")
     port_text = rest[1:]
     if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
         raise AipolError(
@@ -293,9 +314,27 @@ def format_name(name: ast.Name) -> str:
 
 
 __all__ = [
-    "HTTP_METHODS", "IDENT_RE", "SIZE_UNITS", "DURATION_UNITS",
-    "parse_string", "format_string", "parse_int", "parse_status", "parse_size", "format_size",
-    "parse_duration", "format_duration", "parse_money", "format_money", "parse_percent",
-    "format_percent", "parse_count", "format_count", "parse_address", "format_address",
-    "parse_regex", "format_regex", "format_name",
+    "HTTP_METHODS",
+    "IDENT_RE",
+    "SIZE_UNITS",
+    "DURATION_UNITS",
+    "parse_string",
+    "format_string",
+    "parse_int",
+    "parse_status",
+    "parse_size",
+    "format_size",
+    "parse_duration",
+    "format_duration",
+    "parse_money",
+    "format_money",
+    "parse_percent",
+    "format_percent",
+    "parse_count",
+    "format_count",
+    "parse_address",
+    "format_address",
+    "parse_regex",
+    "format_regex",
+    "format_name",
 ]

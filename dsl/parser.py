@@ -11,14 +11,13 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from lark import Lark
-from lark.exceptions import UnexpectedInput, VisitError
-
 from aipol.dsl import ast
 from aipol.dsl.errors import AipolError
 from aipol.dsl.lexing import Comment, PostLexer, collect_comment, parse_state
 from aipol.dsl.syntax_errors import GrammarInfo, convert
 from aipol.dsl.transform import ToAst
+from lark import Lark
+from lark.exceptions import UnexpectedInput, VisitError
 
 __all__ = ["parse", "parse_file", "parse_with_comments", "parse_literal", "LITERAL_KINDS"]
 
@@ -26,7 +25,16 @@ GRAMMAR_PATH = Path(__file__).with_name("aipol.lark")
 
 #: ``parse_literal`` kinds (each is a ``lit_<kind>`` start rule).
 LITERAL_KINDS = (
-    "string", "name", "int", "size", "duration", "money", "percent", "address", "count", "regex",
+    "string",
+    "name",
+    "int",
+    "size",
+    "duration",
+    "money",
+    "percent",
+    "address",
+    "count",
+    "regex",
 )
 
 

@@ -14,14 +14,13 @@ import re
 from collections.abc import Collection
 from dataclasses import dataclass
 
+from aipol.dsl.ast import Span
+from aipol.dsl.errors import AipolError
+from aipol.dsl.lexing import ParseState
 from lark import Lark, Token
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 from lark.grammar import NonTerminal, Terminal
 from lark.lexer import PatternStr
-
-from aipol.dsl.ast import Span
-from aipol.dsl.errors import AipolError
-from aipol.dsl.lexing import ParseState
 
 #: How terminals are named in messages. Keywords and punctuation are derived
 #: from the grammar; these are the rest.
@@ -52,6 +51,7 @@ class GrammarInfo:
     keywords its statements start with."""
 
     literals: dict[str, str]  # terminal name -> literal text, e.g. "LISTEN" -> "listen"
+    terminals: frozenset[str]  # all terminal names, plus "$END"
     blocks: dict[str, frozenset[str]]  # "gateway" -> {"LISTEN", ...}; "top-level" too
 
     @classmethod
@@ -81,7 +81,8 @@ class GrammarInfo:
             if m:
                 name = "top-level" if m.group(1) == "toplevel" else m.group(1)
                 blocks[name] = frozenset(first(origin))
-        return cls(literals, blocks)
+        terminals = frozenset({t.name for t in parser.terminals} | {"$END"})
+        return cls(literals, terminals, blocks)
 
     def describe(self, terminal: str) -> str:
         if terminal in TERMINAL_WORDS:
@@ -110,7 +111,8 @@ class GrammarInfo:
 
     def blocks_accepting(self, word: str) -> list[str]:
         return sorted(
-            b for b, starts in self.blocks.items()
+            b
+            for b, starts in self.blocks.items()
             if any(self.literals.get(t) == word for t in starts)
         )
 
@@ -125,14 +127,21 @@ def convert(
     return AipolError("syntax error", _point(filename, err.line, err.column), text)
 
 
-def _accepted(err: UnexpectedInput) -> set[str]:
-    """Terminals the parser accepts where the error happened (the lexer's
-    own "allowed" set lacks keywords and includes always-lexed terminals)."""
-    pstate = getattr(err, "state", None)
-    try:
-        return set(pstate.parse_conf.states[pstate.position].keys())  # type: ignore[union-attr]
-    except AttributeError:
-        return set(getattr(err, "expected", None) or getattr(err, "allowed", None) or ())
+def _accepted(err: UnexpectedInput, info: GrammarInfo) -> set[str]:
+    """Terminals the parser would accept where the error happened. Asks the
+    parser itself: the LALR table of the current state over-approximates
+    (merged lookaheads), and the lexer's "allowed" set lacks keywords."""
+    interactive = getattr(err, "interactive_parser", None)
+    if interactive is not None:
+        accepted = set(interactive.accepts())
+    else:  # pragma: no cover - lark always attaches one for LALR
+        accepted = set(getattr(err, "expected", None) or getattr(err, "allowed", None) or ())
+    return {t for t in accepted if t in info.terminals}
+
+
+def _in_text(word: str) -> str:
+    """A keyword inside a sentence gets backticks: "expected `output`"."""
+    return f"`{word}`" if _WORD.match(word) else word
 
 
 def _point(filename: str, line: int, column: int, width: int = 1) -> Span:
@@ -143,6 +152,8 @@ def _end_of_code(text: str, line: int, column: int, state: ParseState) -> tuple[
     """Where the code before (line, column) ends: skip back over a comment
     and blanks so a caret for "missing X" sits right after the last token."""
     lines = text.split("\n")
+    if line > len(lines):
+        line, column = len(lines), 10**9
     while line >= 1:
         src = lines[line - 1] if line - 1 < len(lines) else ""
         end = min(column - 1, len(src))
@@ -161,7 +172,7 @@ def _unexpected_token(
     err: UnexpectedToken, text: str, filename: str, info: GrammarInfo, state: ParseState
 ) -> AipolError:
     token: Token = err.token
-    accepted = _accepted(err)
+    accepted = _accepted(err, info)
     expected = info.expected(accepted)
     value = str(token)
 
@@ -178,7 +189,8 @@ def _unexpected_token(
             brace = state.open_braces[-1]
             hint = f"the block opened at line {brace.line} is not closed"
         if len(expected) == 1:
-            return AipolError(f"expected {expected[0]}, found {found}", span, text, hint=hint)
+            message = f"expected {_in_text(expected[0])}, found {found}"
+            return AipolError(message, span, text, hint=hint)
         return AipolError(f"unexpected {found}", span, text, expected, hint)
 
     assert token.line is not None and token.column is not None
@@ -200,7 +212,7 @@ def _unexpected_token(
         )
     hint = _token_hint(value, accepted, info)
     if len(expected) == 1:
-        return AipolError(f"expected {expected[0]}, found {shown}", span, text, hint=hint)
+        return AipolError(f"expected {_in_text(expected[0])}, found {shown}", span, text, hint=hint)
     return AipolError(f"unexpected {shown}", span, text, expected, hint)
 
 
@@ -229,7 +241,7 @@ def _token_hint(value: str, accepted: set[str], info: GrammarInfo) -> str | None
         return f"a percentage needs a `%` sign: `{value}%`"
     if "MONEY" in accepted and _NUMBER.match(value):
         return f"an amount needs a `$` sign: `${value}`"
-    if accepted == {"_NL"}:
+    if "_NL" in accepted:
         return "each statement goes on its own line"
     keywords = [info.literals[t] for t in accepted if t in info.literals]
     if _WORD.match(value):
@@ -244,7 +256,7 @@ def _unexpected_characters(
 ) -> AipolError:
     line, column = err.line, err.column
     char = text[err.pos_in_stream] if err.pos_in_stream < len(text) else ""
-    accepted = _accepted(err)
+    accepted = _accepted(err, info)
     if char == '"':
         rest = text[err.pos_in_stream :].split("\n", 1)[0]
         return AipolError(
@@ -254,9 +266,8 @@ def _unexpected_characters(
             hint='a string ends with `"` on the same line; write a line break as \\n',
         )
     shown = repr(char)[1:-1] if not char.isprintable() else char
-    return AipolError(
-        f"unexpected character `{shown}`",
-        _point(filename, line, column),
-        text,
-        info.expected(accepted),
-    )
+    expected = info.expected(accepted)
+    span = _point(filename, line, column)
+    if len(expected) == 1:
+        return AipolError(f"expected {_in_text(expected[0])}, found `{shown}`", span, text)
+    return AipolError(f"unexpected character `{shown}`", span, text, expected)

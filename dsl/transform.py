@@ -11,12 +11,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from lark import Token, Transformer, v_args
-from lark.tree import Meta
-
 from aipol.dsl import ast, literals
 from aipol.dsl.ast import Span
 from aipol.dsl.errors import AipolError
+from lark import Token, Transformer, v_args
+from lark.tree import Meta
 
 _HEADER_NAME_RE = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")
 
@@ -97,7 +96,11 @@ class ToAst(Transformer[Token, Any]):
     # ------------------------------------------------------------ file
 
     def start(self, meta: Meta, items: list[ast.TopItem]) -> ast.File:
-        span = self._span(meta) if not meta.empty else Span(self.file, 1, 1, 1, 1)
+        if items:  # from the first item to the end of the last (not its newline)
+            first, last = items[0].span, items[-1].span
+            span = Span(self.file, first.line, first.column, last.end_line, last.end_column)
+        else:
+            span = Span(self.file, 1, 1, 1, 1)
         return ast.File(tuple(items), "", span)
 
     def name(self, meta: Meta, c: list[ast.Name]) -> ast.Name:
@@ -232,7 +235,8 @@ class ToAst(Transformer[Token, Any]):
             upper = name.value.upper()
             if upper not in literals.HTTP_METHODS:
                 raise AipolError(
-                    f"unknown HTTP method `{name.value}`", name.span,
+                    f"unknown HTTP method `{name.value}`",
+                    name.span,
                     expected=list(literals.HTTP_METHODS),
                 )
             out.append(ast.Name(upper, name.span))
@@ -268,12 +272,14 @@ class ToAst(Transformer[Token, Any]):
         sends = [s for s in body if isinstance(s, ast.Send)]
         if not sends:
             raise AipolError(
-                "test has no `send`", name.span,
-                hint="start the test with a request, e.g. `send key \"sk-...\" chat \"hi\"`",
+                "test has no `send`",
+                name.span,
+                hint='start the test with a request, e.g. `send key "sk-..." chat "hi"`',
             )
         if len(sends) > 1:
             raise AipolError(
-                "a test sends exactly one request; this is a second `send`", sends[1].span,
+                "a test sends exactly one request; this is a second `send`",
+                sends[1].span,
                 hint="split it into another `test` block",
             )
         if body[0] is not sends[0]:
@@ -282,7 +288,8 @@ class ToAst(Transformer[Token, Any]):
             )
         if len(body) == 1:
             raise AipolError(
-                "test has no `expect`", name.span,
+                "test has no `expect`",
+                name.span,
                 hint="add a check after the send, e.g. `expect status 200`",
             )
         return ast.Test(name, sends[0], tuple(body[1:]), self._span(meta))
@@ -296,7 +303,8 @@ class ToAst(Transformer[Token, Any]):
         for option, value, span in options:
             if option in seen:
                 raise AipolError(
-                    f"`{option}` given twice in `send`", span,
+                    f"`{option}` given twice in `send`",
+                    span,
                     hint=f"the first one is at line {seen[option].line}",
                 )
             if option == "header":
@@ -309,13 +317,21 @@ class ToAst(Transformer[Token, Any]):
                 fields[option] = value
         if fields["chat"] is not None and fields["body"] is not None:
             raise AipolError(
-                "`send` has both `chat` and `body`", seen["body"],
+                "`send` has both `chat` and `body`",
+                seen["body"],
                 hint="`chat` builds the JSON body for you; use one or the other",
             )
         method, path = request if request is not None else (None, None)
         return ast.Send(
-            method, path, fields["key"], fields["model"], fields["chat"], fields["body"],
-            tuple(headers), stream, self._span(meta),
+            method,
+            path,
+            fields["key"],
+            fields["model"],
+            fields["chat"],
+            fields["body"],
+            tuple(headers),
+            stream,
+            self._span(meta),
         )
 
     def send_request(self, meta: Meta, c: list[Any]) -> tuple[str, ast.Str]:

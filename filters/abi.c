@@ -224,17 +224,27 @@ __attribute__((export_name("proxy_on_configure"))) uint32_t proxy_on_configure(u
   return 1;
 }
 
+static uint32_t on_request_headers(aipol_stream *s, uint32_t end_of_stream);
+
 __attribute__((export_name("proxy_on_request_headers"))) uint32_t proxy_on_request_headers(
     uint32_t ctx, uint32_t num_headers, uint32_t end_of_stream) {
   (void)num_headers;
   aipol_stream *s = stream_create(ctx);
-  aipol_count("aipol.requests", 14);
   if (!s) {
     out_of_memory(0);
     return PW_STOP;
   }
   if (s->local_reply) return PW_STOP;
 
+  /* One host call for all request headers; the reads below and in auth.c
+   * are served from this snapshot until the first header mutation. */
+  aipol_request_headers_snapshot();
+  uint32_t rc = on_request_headers(s, end_of_stream);
+  aipol_request_headers_release();
+  return rc;
+}
+
+static uint32_t on_request_headers(aipol_stream *s, uint32_t end_of_stream) {
   aipol_slice path, method;
   aipol_request_header_get(":path", 5, &path);
   aipol_request_header_get(":method", 7, &method);
@@ -403,20 +413,10 @@ __attribute__((export_name("proxy_on_response_headers"))) uint32_t proxy_on_resp
   return PW_CONTINUE;
 }
 
-__attribute__((export_name("proxy_on_response_body"))) uint32_t proxy_on_response_body(
-    uint32_t ctx, uint32_t body_size, uint32_t end_of_stream) {
-  (void)ctx;
-  (void)body_size;
-  (void)end_of_stream;
-  return PW_CONTINUE;
-}
-
-__attribute__((export_name("proxy_on_log"))) void proxy_on_log(uint32_t ctx) { (void)ctx; }
-
-__attribute__((export_name("proxy_on_done"))) uint32_t proxy_on_done(uint32_t ctx) {
-  (void)ctx;
-  return 1;
-}
+/* proxy_on_response_body, proxy_on_log and proxy_on_done are deliberately
+ * not exported: Envoy skips callbacks a module does not export, and each
+ * call into the VM costs about a microsecond (on_response_body would run on
+ * every streamed chunk). */
 
 __attribute__((export_name("proxy_on_delete"))) void proxy_on_delete(uint32_t ctx) {
   stream_delete(ctx);

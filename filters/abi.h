@@ -2,7 +2,8 @@
  * runtime's stream table.
  *
  * proxy-wasm imports used (declared here, module "env"): proxy_log,
- * proxy_get_buffer_bytes, proxy_set_buffer_bytes, proxy_get_header_map_value,
+ * proxy_get_buffer_bytes, proxy_set_buffer_bytes, proxy_get_header_map_pairs,
+ * proxy_get_header_map_value,
  * proxy_add_header_map_value, proxy_replace_header_map_value,
  * proxy_remove_header_map_value, proxy_send_local_response,
  * proxy_set_property, proxy_call_foreign_function, proxy_define_metric,
@@ -49,6 +50,8 @@ uint32_t proxy_get_buffer_bytes(uint32_t type, uint32_t start, uint32_t max, uin
 AIPOL_IMPORT(proxy_set_buffer_bytes)
 uint32_t proxy_set_buffer_bytes(uint32_t type, uint32_t start, uint32_t size, const uint8_t *data,
                                 uint32_t len);
+AIPOL_IMPORT(proxy_get_header_map_pairs)
+uint32_t proxy_get_header_map_pairs(uint32_t map, uint8_t **ret_ptr, uint32_t *ret_len);
 AIPOL_IMPORT(proxy_get_header_map_value)
 uint32_t proxy_get_header_map_value(uint32_t map, const uint8_t *key, uint32_t key_len,
                                     uint8_t **ret_ptr, uint32_t *ret_len);

@@ -1,6 +1,6 @@
 /* headers.c — request/response header access, header pairs serialization.
  *
- * proxy-wasm imports used: proxy_get_header_map_value,
+ * proxy-wasm imports used: proxy_get_header_map_pairs, proxy_get_header_map_value,
  * proxy_add_header_map_value, proxy_replace_header_map_value,
  * proxy_remove_header_map_value.
  */
@@ -24,7 +24,66 @@ int aipol_header_get(uint32_t map, const char *name, uint32_t name_len, aipol_sl
   return 1;
 }
 
+/* The serialized pairs of the request headers (ABI §4.2), or NULL. */
+static uint8_t *snap;
+static uint32_t snap_len;
+
+void aipol_request_headers_release(void) {
+  if (snap) aipol_free(snap);
+  snap = 0;
+  snap_len = 0;
+}
+
+void aipol_request_headers_snapshot(void) {
+  aipol_request_headers_release();
+  uint8_t *ptr = 0;
+  uint32_t len = 0;
+  if (proxy_get_header_map_pairs(PW_MAP_REQUEST_HEADERS, &ptr, &len) != PW_OK || len < 4) {
+    if (ptr) aipol_free(ptr);
+    return;
+  }
+  snap = ptr;
+  snap_len = len;
+}
+
+static uint32_t le32(const uint8_t *p) {
+  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* Looks `name` up in the snapshot: 1 found (copy in *out), 0 absent,
+ * -1 the snapshot is malformed (the caller asks the host instead). */
+static int snapshot_get(const char *name, uint32_t name_len, aipol_slice *out) {
+  uint32_t n = le32(snap);
+  uint64_t at = 4 + 8ull * n; /* start of the strings */
+  if (n > snap_len / 8 || at > snap_len) return -1;
+  for (uint32_t i = 0; i < n; i++) {
+    uint32_t klen = le32(snap + 4 + 8 * i), vlen = le32(snap + 8 + 8 * i);
+    uint64_t end = at + (uint64_t)klen + 1 + vlen + 1;
+    if (end > snap_len) return -1;
+    const uint8_t *key = snap + at, *val = key + klen + 1;
+    if (klen == name_len && memcmp(key, name, name_len) == 0) {
+      out->ptr = 0;
+      out->len = 0;
+      if (vlen) {
+        uint8_t *copy = aipol_malloc(vlen);
+        if (!copy) return 0;
+        memcpy(copy, val, vlen);
+        out->ptr = copy;
+        out->len = vlen;
+      }
+      return 1;
+    }
+    at = end;
+  }
+  return 0;
+}
+
 int aipol_request_header_get(const char *name, uint32_t name_len, aipol_slice *out) {
+  if (snap) {
+    int found = snapshot_get(name, name_len, out);
+    if (found >= 0) return found;
+    aipol_request_headers_release();
+  }
   return aipol_header_get(PW_MAP_REQUEST_HEADERS, name, name_len, out);
 }
 
@@ -50,10 +109,12 @@ int aipol_header_remove(uint32_t map, const char *name, uint32_t name_len) {
 
 void aipol_request_header_set(const char *name, uint32_t name_len, const uint8_t *value,
                               uint32_t value_len) {
+  aipol_request_headers_release(); /* the snapshot no longer tells the truth */
   aipol_header_set(PW_MAP_REQUEST_HEADERS, name, name_len, value, value_len);
 }
 
 void aipol_request_header_remove(const char *name, uint32_t name_len) {
+  aipol_request_headers_release();
   aipol_header_remove(PW_MAP_REQUEST_HEADERS, name, name_len);
 }
 

@@ -20,6 +20,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .downstream import (
+    Rejection,
+    check_request_target,
+    coalesce,
+    normalize_request_path,
+)
 from .headers import HeaderMap, Headers, to_pairs
 from .host import Host
 from .http import HttpStream, LocalReply, UpstreamRequest
@@ -163,6 +169,8 @@ class Stream:
     Each method delivers one Envoy event and returns the raw value the filter's callback
     returned, or None when Envoy would not call the filter (stopped, failed, ended).
     Nothing goes upstream by itself: read ``upstream_request`` and feed the response.
+    Header maps are delivered as given: build them with ``downstream.coalesce`` and
+    ``downstream.normalize_request_path`` to get what Envoy's codec and HCM would hand over.
     """
 
     def __init__(self, host: Host, stream: HttpStream) -> None:
@@ -246,9 +254,14 @@ class Harness:
     """A loaded filter (one Wasm VM, one Envoy worker) and the requests run through it."""
 
     def __init__(self, host: Host,
-                 http_call_handler: Callable[[Callout], UpstreamResponse | None] | None = None):
+                 http_call_handler: Callable[[Callout], UpstreamResponse | None] | None = None,
+                 *, coalesce_inline_headers: bool = True, normalize_path: bool = True,
+                 merge_slashes: bool = True):
         self.host = host
         self.http_call_handler = http_call_handler
+        self.coalesce_inline_headers = coalesce_inline_headers
+        self.normalize_path = normalize_path
+        self.merge_slashes = merge_slashes
 
     @classmethod
     def load(
@@ -272,8 +285,21 @@ class Harness:
         clusters: set[str] | None = None,
         clock: Callable[[], int] | None = None,
         http_call_handler: Callable[[Callout], UpstreamResponse | None] | None = None,
+        coalesce_inline_headers: bool = True,
+        normalize_path: bool = True,
+        merge_slashes: bool = True,
     ) -> Harness:
-        """Load and start a filter; raises ``WasmLoadError`` where Envoy would refuse it."""
+        """Load and start a filter; raises ``WasmLoadError`` where Envoy would refuse it.
+
+        The last three options shape what ``request`` hands the filter, as Envoy 1.40 does
+        under aipol's bootstrap (see ``downstream``): ``coalesce_inline_headers`` joins a
+        repeated inline header (``authorization``, ``content-type``, ``host``...) into one
+        comma-separated value, in requests and in upstream responses, like Envoy's HTTP/1
+        codec; ``normalize_path``/``merge_slashes`` are the HCM options of the same names
+        (both on in aipol's bootstrap): dot segments removed, unreserved characters
+        percent-decoded, repeated slashes merged, on the path part of ``:path`` only; a
+        path Envoy refuses (``%00``, a ``#``) gets its 400 without the filter seeing it.
+        """
         code = bytes(wasm) if isinstance(wasm, bytes | bytearray) else Path(wasm).read_bytes()
         host = Host(
             code,
@@ -295,7 +321,8 @@ class Harness:
             clusters=clusters,
             clock=clock,
         )
-        return cls(host, http_call_handler)
+        return cls(host, http_call_handler, coalesce_inline_headers=coalesce_inline_headers,
+                   normalize_path=normalize_path, merge_slashes=merge_slashes)
 
     # --- state ---
     @property
@@ -393,7 +420,10 @@ class Harness:
         ``content-type: application/json`` unless given). ``chunks``: an int splits the
         body into chunks of that size; a list gives the chunks themselves.
         Headers get what Envoy's HCM adds: ``x-forwarded-proto``, ``x-request-id``, and
-        ``content-length`` for a body (unless ``transfer-encoding`` is given).
+        ``content-length`` for a body (unless ``transfer-encoding`` is given). Repeated
+        inline headers are coalesced and ``:path`` normalised as set at ``load``; a request
+        Envoy answers itself before the filter chain (a path it refuses, a request target
+        its HTTP/1 codec rejects) gives a Result with Envoy's 400 and no filter callback.
 
         ``r.metrics`` holds per-request *deltas* of the filter's metrics (counters and
         gauges: value after minus before; histograms: the samples recorded), keyed by the
@@ -415,13 +445,24 @@ class Harness:
             parts = [c.encode() if isinstance(c, str) else bytes(c) for c in chunks]
             body_bytes = b"".join(parts)
 
-        pairs = [(b":authority", authority.encode()), (b":path", path.encode()),
+        raw_path = path.encode()
+        rejection = check_request_target(raw_path)
+        if rejection is None:
+            normalized = normalize_request_path(raw_path, normalize_path=self.normalize_path,
+                                                merge_slashes_=self.merge_slashes)
+            if isinstance(normalized, Rejection):
+                rejection = normalized
+            else:
+                raw_path = normalized
+        pairs = [(b":authority", authority.encode()), (b":path", raw_path),
                  (b":method", method.upper().encode()), (b":scheme", b"http")]
         user = to_pairs(headers)
         names = {k for k, _ in user}
         if b"host" in names:
-            host_v = next(v for k, v in user if k == b"host")
-            pairs[0] = (b":authority", host_v)
+            hosts = [(k, v) for k, v in user if k == b"host"]
+            # `host` is the legacy name of `:authority`: repeated, it coalesces like it
+            pairs[0] = coalesce(hosts)[0] if self.coalesce_inline_headers else (
+                b":authority", hosts[0][1])
             user = [(k, v) for k, v in user if k != b"host"]
         pairs += user
         if is_json and b"content-type" not in names:
@@ -432,6 +473,15 @@ class Harness:
             pairs.append((b"x-forwarded-proto", b"http"))
         if b"x-request-id" not in names:
             pairs.append((b"x-request-id", str(uuid.uuid4()).encode()))
+        if self.coalesce_inline_headers:
+            pairs = coalesce(pairs)
+
+        if rejection is not None:  # Envoy answers before any HTTP filter exists
+            stream = host.new_stream(router=router)
+            stream.reject_before_filters(HeaderMap(pairs), rejection.status, rejection.body,
+                                         rejection.details)
+            stream.complete()
+            return self._result(stream, log_start, before, callouts_before, False)
 
         up = upstream if upstream is not None else openai_chat_completion
 
@@ -440,8 +490,10 @@ class Harness:
             resp = up(stream.upstream_request) if callable(up) else up
             chunks_out = resp.chunks()
             resp_trailers = to_pairs(resp.trailers) if resp.trailers else None
-            stream.encode_headers(HeaderMap(resp.header_pairs()),
-                                  not chunks_out and not resp_trailers)
+            resp_headers = resp.header_pairs()
+            if self.coalesce_inline_headers:  # Envoy's upstream HTTP/1 codec
+                resp_headers = coalesce(resp_headers, response=True)
+            stream.encode_headers(HeaderMap(resp_headers), not chunks_out and not resp_trailers)
             for i, c in enumerate(chunks_out):
                 last = i == len(chunks_out) - 1
                 stream.encode_data(c, last and not resp_trailers)

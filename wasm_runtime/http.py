@@ -134,6 +134,7 @@ class HttpStream:
         self.dec = _Side()
         self.enc = _Side()
         self.bypass = False  # the filter is skipped (VM failed with fail-open, or closed)
+        self.filter_created = True  # False: Envoy answered before creating the filter chain
 
         # --- after-callback actions (Envoy defers them until the VM call returns) ---
         self.pending_local_reply: LocalReply | None = None
@@ -648,6 +649,17 @@ class HttpStream:
         self.dec.aborted = self.enc.aborted = True
         self.complete_time_ns = self.host.now_ns()
 
+    def reject_before_filters(self, headers: HeaderMap | None, status: int, body: bytes,
+                              details: str) -> None:
+        """Envoy's codec or HCM answers the request before the filter chain exists (a
+        request target the codec refuses, a path normalisation failure): no filter
+        callback runs, not even ``proxy_on_log``."""
+        self.filter_created = False
+        self.bypass = True
+        self.request_headers_live = headers
+        self.dec.ended = True
+        self.send_local_reply(status, body, [], details, None, source="envoy")
+
     def idle_timeout(self) -> None:
         """The stream idle timeout fired (the stream hung): 408 "stream timeout"."""
         self.send_local_reply(408, b"stream timeout", [], "stream_idle_timeout", None,
@@ -664,7 +676,8 @@ class HttpStream:
         self.request_headers = self.request_trailers = None
         self.response_headers = self.response_trailers = None
         self.request_body = self.response_body = None
-        if not self.host.failed and not (self.bypass and self.host.failure_policy == "open"):
+        if self.filter_created and not self.host.failed and not (
+                self.bypass and self.host.failure_policy == "open"):
             self.log_phase = True
             self._call("proxy_on_log", self.id)
             self.log_phase = False

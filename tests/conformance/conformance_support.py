@@ -9,7 +9,10 @@ upstream answers are comparable, not only those of the filter's local replies.
 
 from __future__ import annotations
 
+import http.client
 import json
+import socket
+import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +46,7 @@ __all__ = [
     "httpx",
     "run_envoy",
     "run_harness",
+    "send_verbatim",
 ]
 
 
@@ -120,17 +124,54 @@ def run_harness(
     return observed, r
 
 
+def send_verbatim(
+    url: str, method: str, path: str, headers: list[tuple[str, str]], body: bytes | None
+) -> tuple[int, dict[str, str], bytes]:
+    """One HTTP/1.1 request with the request target exactly as given (httpx removes dot
+    segments and fragments, http.client refuses control characters)."""
+    parts = urllib.parse.urlsplit(url)
+    sock = socket.create_connection((parts.hostname, parts.port), timeout=30)
+    with sock:
+        lines = [f"{method} {path} HTTP/1.1", f"host: {parts.netloc}", "connection: close"]
+        lines += [f"{k}: {v}" for k, v in headers]
+        if body is not None:
+            lines.append(f"content-length: {len(body)}")
+        head = lines[0].encode() + b"\r\n" + "\r\n".join(lines[1:]).encode("latin-1")
+        sock.sendall(head + b"\r\n\r\n" + (body or b""))
+        resp = http.client.HTTPResponse(sock, method=method)
+        resp.begin()
+        data = resp.read()
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, data
+
+
+def _httpx_keeps(base: str, path: str) -> bool:
+    try:
+        return httpx.URL(base + path).raw_path == path.encode()
+    except httpx.InvalidURL:
+        return False
+
+
 def run_envoy(gw: Gateway, client: httpx.Client, case: Case) -> Observed:
     gw.mock.clear()
-    r = client.request(
-        case.method, gw.url + case.path, headers=case.header_pairs(), content=case.body
-    )
+    if _httpx_keeps(gw.url, case.path):
+        r = client.request(
+            case.method, gw.url + case.path, headers=case.header_pairs(), content=case.body
+        )
+        status, headers, body = (
+            r.status_code,
+            {k.lower(): v for k, v in r.headers.items()},
+            r.content,
+        )
+    else:
+        status, headers, body = send_verbatim(
+            gw.url, case.method, case.path, case.header_pairs(), case.body
+        )
     received = [(name, gw.mock[name].last) for name in gw.mock if gw.mock[name].requests]
     assert len(received) <= 1
     return Observed(
-        status=r.status_code,
-        headers={k.lower(): v for k, v in r.headers.items()},
-        body=r.content,
+        status=status,
+        headers=headers,
+        body=body,
         backend=received[0][0] if received else None,
         upstream=received[0][1] if received else None,
     )

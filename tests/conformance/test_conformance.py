@@ -61,21 +61,6 @@ def qs(method, path, headers=None, body=None, *, id, marks=()):
     return case("quickstart", method, path, headers, body, id, marks)
 
 
-HARNESS_NO_COALESCING = pytest.mark.xfail(
-    strict=True,
-    reason="HARNESS BUG: Envoy's header map coalesces repeated inline headers "
-    "(authorization, content-type, ...) into one comma-joined value before the filter "
-    "sees them (`Bearer A,Bearer B` -> invalid key 401; `application/json,application/json`"
-    " -> 415); the harness keeps separate entries and the filter reads the first one",
-)
-HARNESS_NO_PATH_NORMALISATION = pytest.mark.xfail(
-    strict=True,
-    reason="HARNESS BUG: the bootstrap's HCM has normalize_path and merge_slashes, so Envoy "
-    "hands the filter /v1/chat/completions (routed, 200); the harness passes the raw :path "
-    "and the filter answers 404 unknown_url",
-)
-
-
 def ab(method, path, headers=None, body=None, *, id):
     return case("ab_test", method, path, headers, body, id)
 
@@ -159,14 +144,15 @@ CASES = [
     qs("POST", "/v1/nope", auth(ALICE), b"{}", id="unknown-path"),
     qs("POST", "/v1/embeddings", auth(ALICE), b'{"model":"m","input":"x"}', id="unrouted-path"),
     qs("GET", CHAT, auth(ALICE), None, id="chat-wrong-method"),
-    # -- what Envoy's HCM does to requests before the filter sees them
+    # -- what Envoy's HTTP/1 codec and HCM do to requests before the filter sees them:
+    # a repeated inline header becomes one comma-joined value (`Bearer A,Bearer B` is no
+    # key: 401; `application/json,application/json` is no JSON content type: 415)
     qs(
         "POST",
         CHAT,
         (("authorization", f"Bearer {ALICE}"), ("authorization", f"Bearer {CAROL}"), *JSON.items()),
         chat_body(),
         id="repeated-authorization",
-        marks=HARNESS_NO_COALESCING,
     ),
     qs(
         "POST",
@@ -174,7 +160,6 @@ CASES = [
         (("authorization", f"Bearer {ALICE}"), *JSON.items(), *JSON.items()),
         chat_body(),
         id="repeated-content-type",
-        marks=HARNESS_NO_COALESCING,
     ),
     qs(
         "POST",
@@ -185,11 +170,18 @@ CASES = [
     ),
     qs(
         "POST",
+        CHAT,
+        (("authorization", ""), ("authorization", f"Bearer {ALICE}"), *JSON.items()),
+        chat_body(),
+        id="repeated-authorization-first-empty",  # appended without a delimiter
+    ),
+    # normalize_path + merge_slashes (paths are sent verbatim, see run_envoy)
+    qs(
+        "POST",
         "/v1//chat/completions",
         auth(ALICE),
         chat_body(),
         id="path-double-slash",
-        marks=HARNESS_NO_PATH_NORMALISATION,
     ),
     qs(
         "POST",
@@ -197,7 +189,6 @@ CASES = [
         auth(ALICE),
         chat_body(),
         id="path-dot-segments",
-        marks=HARNESS_NO_PATH_NORMALISATION,
     ),
     qs(
         "POST",
@@ -205,8 +196,15 @@ CASES = [
         auth(ALICE),
         chat_body(),
         id="path-pct-unreserved",
-        marks=HARNESS_NO_PATH_NORMALISATION,
     ),
+    qs("POST", "/../v1/chat/completions", auth(ALICE), chat_body(), id="path-above-root"),
+    qs("POST", "/v1/x/%2e%2E/chat/completions", auth(ALICE), chat_body(), id="path-pct-dots"),
+    qs("POST", "/v1/x/..;p/chat/completions", auth(ALICE), chat_body(), id="path-dotdot-param"),
+    qs("POST", "/v1\\chat\\completions", auth(ALICE), chat_body(), id="path-backslashes"),
+    qs("POST", "///v1/chat/completions/./", auth(ALICE), chat_body(), id="path-slashes-dot"),
+    qs("POST", "/v1/%zz/../chat/completions", auth(ALICE), chat_body(), id="path-bad-escape"),
+    qs("POST", CHAT + "?a=/../b//c%63", auth(ALICE), chat_body(), id="path-query-kept"),
+    qs("POST", CHAT + "?q=%00", auth(ALICE), chat_body(), id="path-query-nul"),
     qs("POST", "/v1/chat%2Fcompletions", auth(ALICE), chat_body(), id="path-pct-slash"),
     qs("POST", CHAT + "/", auth(ALICE), chat_body(), id="path-trailing-slash"),
     # -- /v1/models
@@ -305,6 +303,31 @@ def test_harness_and_envoy_agree(case, gateways, harnesses, harness_mocks, http,
         assert sse_events(har.body) == sse_events(env.body)
     else:
         assert completion_shape(har.body) == completion_shape(env.body)
+
+
+# Requests Envoy answers itself before the filter chain exists (its HCM's path
+# normalisation, its HTTP/1 codec): same status, and the harness's response code details
+# are the `code` of Envoy's answer (the bootstrap's local_reply_config turns it into an
+# OpenAI error; the harness does not apply it); the filter sees nothing of them.
+REJECTED = [
+    qs("POST", CHAT + "%00", auth(ALICE), chat_body(), id="path-pct-nul"),
+    qs("POST", "/v1/%00/../chat/completions", auth(ALICE), chat_body(), id="path-pct-nul-gone"),
+    qs("POST", CHAT + "#frag", auth(ALICE), chat_body(), id="path-fragment"),
+    qs("POST", CHAT + "?q=1#", auth(ALICE), chat_body(), id="path-fragment-after-query"),
+    qs("POST", "/v1/chat/\x7fcompletions", auth(ALICE), chat_body(), id="path-control-char"),
+    qs("POST", "/v1/chat/compl\u00e9tions", auth(ALICE), chat_body(), id="path-non-ascii"),
+]
+
+
+@pytest.mark.parametrize("case", REJECTED)
+def test_rejected_before_the_filter(case, gateways, harnesses, harness_mocks, http):
+    env = run_envoy(gateways[case.policy], http, case)
+    har, result = run_harness(harnesses[case.policy], harness_mocks[case.policy], http, case)
+    assert har.status == env.status == 400
+    assert env.backend is None and har.backend is None
+    assert result.local_reply is not None and result.local_reply.source == "envoy"
+    assert env.json()["error"]["code"] == result.response_code_details
+    assert not result.logs and not result.metrics  # no filter callback ran
 
 
 SERVER_CASES = [c for c in CASES if c.id in ("quickstart-chat-gpt4o", "quickstart-no-key")]

@@ -208,9 +208,13 @@ class Gateway:
         def on_signal(signum: int, frame: FrameType | None) -> None:
             stop.set()
 
-        previous = None
+        # Both signals are handled explicitly: a process started in the
+        # background by a non-interactive shell inherits SIGINT as ignored,
+        # so relying on KeyboardInterrupt would leave Ctrl-C/kill -INT dead.
+        previous: dict[int, object] = {}
         if threading.current_thread() is threading.main_thread():
-            previous = signal.signal(signal.SIGTERM, on_signal)
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                previous[sig] = signal.signal(sig, on_signal)
         try:
             while not stop.wait(0.5):
                 if self.envoy is None or not self.envoy.running:
@@ -218,6 +222,6 @@ class Gateway:
         except KeyboardInterrupt:
             pass
         finally:
-            if previous is not None:
-                signal.signal(signal.SIGTERM, previous)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)  # type: ignore[arg-type]
             self.stop()

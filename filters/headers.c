@@ -79,6 +79,8 @@ static int snapshot_get(const char *name, uint32_t name_len, aipol_slice *out) {
 }
 
 int aipol_request_header_get(const char *name, uint32_t name_len, aipol_slice *out) {
+  out->ptr = 0; /* callers may read *out even when the header is absent */
+  out->len = 0;
   if (snap) {
     int found = snapshot_get(name, name_len, out);
     if (found >= 0) return found;

@@ -2,9 +2,14 @@
 
     from aipol.wasm_runtime.fixtures import *  # noqa: F401,F403
 
-``harness_factory(wasm, **options)`` loads a filter (path or bytes) and shuts it down at
-teardown; ``compile_c(source, **flags)`` builds freestanding C into wasm with the ziglang
-wheel, caching by source text; ``wat`` turns WebAssembly text into a module.
+They are also registered as a pytest plugin (entry point ``pytest11``), so a project
+that installs aipol gets them without a conftest.
+
+``policy_harness("policy.aipol")`` compiles a policy once per session and returns a
+fresh harness loaded with its filter and configuration, the way Envoy runs it;
+``harness_factory(wasm, **options)`` loads any filter (path or bytes) and shuts it down
+at teardown; ``compile_c(source, **flags)`` builds freestanding C into wasm with the
+ziglang wheel, caching by source text; ``wat`` turns WebAssembly text into a module.
 """
 
 from __future__ import annotations
@@ -70,4 +75,44 @@ def c_compiler() -> Callable[..., bytes]:
     return compile_c
 
 
-__all__ = ["c_compiler", "compile_c", "harness_factory", "wat"]
+@pytest.fixture(scope="session")
+def _compiled_policies(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, float], Any]:
+    return {}
+
+
+@pytest.fixture
+def policy_harness(
+    _compiled_policies: dict[tuple[str, float], Any],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Callable[..., Harness]]:
+    """``policy_harness(path, **options)``: the compiled policy in a fresh harness.
+
+    Each policy file is compiled once per session (again if it changed); the
+    harness gets the filter's plugin configuration (the key table) and Envoy's
+    buffer limit from the generated bootstrap."""
+    from aipol.compiler import pipeline
+    from aipol.compiler.plugin_config import render_plugin_config
+
+    made: list[Harness] = []
+
+    def load(path: str | os.PathLike[str], **options: Any) -> Harness:
+        source = Path(path).resolve()
+        key = (str(source), source.stat().st_mtime)
+        if key not in _compiled_policies:
+            policy = pipeline.check_file(source)
+            out = tmp_path_factory.mktemp(f"policy-{source.stem}")
+            wasm = pipeline.build_wasm(pipeline.generate_c(policy), out)
+            _compiled_policies[key] = (policy, wasm)
+        policy, wasm = _compiled_policies[key]
+        options.setdefault("plugin_config", render_plugin_config(policy).encode())
+        options.setdefault("max_request_bytes", policy.buffer_limit)
+        h = Harness.load(wasm, **options)
+        made.append(h)
+        return h
+
+    yield load
+    for h in made:
+        h.close()
+
+
+__all__ = ["c_compiler", "compile_c", "harness_factory", "policy_harness", "wat"]

@@ -7,6 +7,7 @@
  */
 #include "policy.h"
 #include "alloc.h"
+#include "headers.h"
 
 const char aipol_policy_name[] = "stub";
 const uint32_t aipol_policy_max_body = 4096;
@@ -19,6 +20,8 @@ enum {
   BODY_CALLS,      /* body hook calls */
   LAST_HAD_REQ,    /* the last body hook got a parsed request */
   RESPONSE_CALLS,  /* response header hook calls */
+  HEADER_PROBE,    /* 1/2: set/remove x-probe in the header phase, then read it
+                      back (see aipol_policy_request_headers) */
   NKNOBS
 };
 static uint32_t knob[NKNOBS];
@@ -41,7 +44,28 @@ int aipol_policy_match_route(const uint8_t *path, uint32_t path_len, const uint8
 
 int aipol_policy_route_needs_body(int route) { return route == 0; }
 
+/* Reads x-probe (from the runtime's header snapshot), sets it to "changed"
+ * (HEADER_PROBE 1) or removes it (2), reads it again, and reports both reads
+ * in request headers the upstream sees: x-probe-first and x-probe-read
+ * (the value, or "absent"). */
+static void header_probe(void) {
+  aipol_slice first = {0, 0}, again = {0, 0};
+  int had = aipol_request_header_get("x-probe", 7, &first);
+  if (knob[HEADER_PROBE] == 1)
+    aipol_request_header_set("x-probe", 7, (const uint8_t *)"changed", 7);
+  else
+    aipol_request_header_remove("x-probe", 7);
+  int has = aipol_request_header_get("x-probe", 7, &again);
+  aipol_request_header_set("x-probe-first", 13, had ? first.ptr : (const uint8_t *)"absent",
+                           had ? first.len : 6);
+  aipol_request_header_set("x-probe-read", 12, has ? again.ptr : (const uint8_t *)"absent",
+                           has ? again.len : 6);
+  aipol_slice_free(&first);
+  aipol_slice_free(&again);
+}
+
 int aipol_policy_request_headers(aipol_stream *s) {
+  if (knob[HEADER_PROBE]) header_probe();
   if (!knob[REQUIRE_KEY]) return AIPOL_CONTINUE;
   int r = aipol_auth_api_key(s);
   if (r == AIPOL_AUTH_MISSING)

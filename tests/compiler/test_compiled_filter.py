@@ -180,9 +180,9 @@ def test_get_without_body_routes_by_default(quickstart) -> None:
     assert r.status == 200 and r.route == "mini"
 
 
-def test_metrics_count_requests_denials_and_backends(quickstart) -> None:
+def test_metrics_count_denials_by_reason(quickstart) -> None:
     r = quickstart.request(**chat(ALICE))
-    assert r.metrics.get("aipol.backend.gpt4o.requests") == 1
+    assert r.metrics == {}  # the happy path costs no metric calls: Envoy counts requests
     r = quickstart.request(**chat(None))
     assert r.metrics.get("aipol.denied.missing_api_key") == 1
 

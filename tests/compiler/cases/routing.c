@@ -18,13 +18,6 @@ static const aipol_gen_str BACKENDS[3] = {
   { "local", 5u },
 };
 
-/* Metric names: requests sent to each backend. */
-static const aipol_gen_str BACKEND_METRICS[3] = {
-  { "aipol.backend.gpt4o.requests", 28u },
-  { "aipol.backend.sonnet.requests", 29u },
-  { "aipol.backend.local.requests", 28u },
-};
-
 static uint32_t gen_copy(uint8_t *out, uint32_t at, uint32_t cap, const uint8_t *src, uint32_t len) {
   for (uint32_t i = 0; i < len && at < cap; i++) out[at++] = src[i];
   return at;
@@ -161,7 +154,6 @@ static int r0_request_body(aipol_stream *s, const aipol_chat_request *req) {
   if (req) aipol_chat_insert_system(s, req, 0, "\"You are \\\"helpful\\\".\\nBe brief. */ \?\?= \303\251\"", 43u);
   if (req) aipol_chat_insert_system(s, req, 1, "\"Answer in English.\"", 20u);
   aipol_route_to(s, backend, BACKENDS[backend].name, BACKENDS[backend].len);
-  aipol_count(BACKEND_METRICS[backend].name, BACKEND_METRICS[backend].len);
   return AIPOL_CONTINUE;
 }
 
@@ -206,7 +198,6 @@ static int r1_request_body(aipol_stream *s, const aipol_chat_request *req) {
     }
   }
   aipol_route_to(s, backend, BACKENDS[backend].name, BACKENDS[backend].len);
-  aipol_count(BACKEND_METRICS[backend].name, BACKEND_METRICS[backend].len);
   return AIPOL_CONTINUE;
 }
 

@@ -60,6 +60,14 @@ __all__ = [
     "SystemPrompt",
     "HeaderSet",
     "HeaderRemove",
+    "Dlp",
+    "DlpAction",
+    "DlpPattern",
+    "PromptGuard",
+    "DenyWords",
+    "RequireJwt",
+    "Claims",
+    "Param",
     "Methods",
     "ModelCondition",
     "SplitArm",
@@ -76,6 +84,7 @@ __all__ = [
     "Condition",
     "GatewayStmt",
     "BackendStmt",
+    "DlpStmt",
     "CommonStmt",
     "PolicyStmt",
     "RouteStmt",
@@ -436,7 +445,123 @@ class Apply(Node):
     span: Span = _span()
 
 
-CommonStmt = RequireKey | Allow | SystemPrompt | HeaderSet | HeaderRemove
+# ------------------------------------------------------------ security
+
+
+Direction = Literal["request", "response"]
+DlpVerb = Literal["redact", "mask", "hash", "block", "log"]
+
+
+@dataclass(frozen=True)
+class DlpAction(Node):
+    """``redact email, phone`` inside a ``dlp`` block: an action applied to
+    the named built-in detectors (checked against the registry later)."""
+
+    action: DlpVerb
+    detectors: tuple[Name, ...]
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class DlpPattern(Node):
+    """``pattern ticket /TICKET-\\d{6}/i mask``: a custom detector."""
+
+    name: Name
+    regex: Regex
+    action: DlpVerb
+    span: Span = _span()
+
+
+DlpStmt = DlpAction | DlpPattern
+
+
+@dataclass(frozen=True)
+class Dlp(Node):
+    """``dlp request, response { ... }``: ``directions`` in the order written
+    (no duplicates, enforced by the parser), ``body`` in source order."""
+
+    directions: tuple[Direction, ...]
+    body: tuple[DlpStmt, ...]
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class PromptGuard(Node):
+    """``prompt_guard injection block threshold 70``; ``threshold`` is within
+    0..100 (checked by the parser) or None when not written."""
+
+    kind: Literal["injection"]
+    mode: Literal["detect", "block"]
+    threshold: Count | None
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class DenyWords(Node):
+    """``deny words "a", "b" in request`` (``words`` set, ``file`` None) or
+    ``deny words file "list.txt" in request, response`` (the other way round).
+    Phrases are non-empty; ``directions`` as in :class:`Dlp`."""
+
+    words: tuple[Str, ...] | None
+    file: Str | None
+    directions: tuple[Direction, ...]
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class RequireJwt(Node):
+    """``require jwt issuer "..." jwks file "..."|url "..." [audience "a", ...]``.
+    Exactly one of ``jwks_file`` / ``jwks_url`` is set; ``audiences`` is
+    empty when no ``audience`` was written. May coexist with ``require key``."""
+
+    issuer: Str
+    jwks_file: Str | None
+    jwks_url: Str | None
+    audiences: tuple[Str, ...]
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class Claims(Node):
+    """``claims principal "sub" team "groups" tier "plan"``: JWT claim names
+    mapped onto the principal; any non-empty subset, in any order (each at
+    most once). Printed in the order principal, team, tier."""
+
+    principal: Str | None
+    team: Str | None
+    tier: Str | None
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class Param(Node):
+    """``param max_tokens <= 1000 [for tier free, pro]`` or ``param tools deny``.
+
+    ``value`` is None exactly when ``op == "deny"`` (the field must be
+    absent). ``scope_kind`` is None (everyone) with empty ``scope_names``,
+    or one of team/tier/principal with at least one name."""
+
+    name: Name
+    op: Literal["<=", "<", ">=", ">", "==", "deny"]
+    value: Decimal | None
+    scope_kind: Literal["team", "tier", "principal"] | None
+    scope_names: tuple[Name, ...]
+    span: Span = _span()
+
+
+CommonStmt = (
+    RequireKey
+    | RequireJwt
+    | Allow
+    | SystemPrompt
+    | HeaderSet
+    | HeaderRemove
+    | Dlp
+    | PromptGuard
+    | DenyWords
+    | Claims
+    | Param
+)
 PolicyStmt = CommonStmt
 RouteStmt = CommonStmt | Methods | When | Split | Default | Apply
 
@@ -538,7 +663,7 @@ class Test(Node):
 
 TopItem = Gateway | KeysFile | Backend | Policy | Route | Test
 Block = Gateway | Backend | Policy | Route | Test
-Statement = GatewayStmt | BackendStmt | RouteStmt | Send | Expect
+Statement = GatewayStmt | BackendStmt | RouteStmt | DlpStmt | Send | Expect
 
 N = TypeVar("N", bound=Node)
 

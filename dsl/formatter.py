@@ -3,7 +3,9 @@
 Canonical form: 2-space indent, one statement per line, one blank line
 between top-level items, canonical literals (``4MiB``, ``$2.50``, ``90%``,
 JSON-quoted strings, upper-case ``methods``, lower-case ``send`` methods,
-``send`` options in a fixed order), items in the user's order.
+``send`` options and ``claims`` in a fixed order, ``param`` numbers without
+trailing zeros), items in the user's order. Nested blocks (``dlp``) indent
+one more level and keep their comments like top-level blocks.
 
 The formatter never loses user text: full-line comments stay right above
 the statement they precede (or before the ``}`` / end of file they precede),
@@ -106,31 +108,39 @@ class _Printer:
         else:  # pragma: no cover - exhaustive
             raise TypeError(f"not a top-level item: {item!r}")
 
-    def _block(self, header: str, node: ast.Node, body: Sequence[ast.Node], blank: bool) -> None:
+    def _block(
+        self,
+        header: str,
+        node: ast.Node,
+        body: Sequence[ast.Node],
+        blank: bool,
+        indent: int = 0,
+    ) -> None:
+        """A ``header { ... }`` block at ``indent``; its statements one level
+        deeper. Blocks nest (``dlp`` inside a policy or route)."""
         start, end = node.span.line, node.span.end_line
         if not body and not any(start < c.line < end for c in self.leading):
-            self._emit(0, f"{header} {{}}", (start, end), blank)
+            self._emit(indent, f"{header} {{}}", (start, end), blank)
             return
-        self._emit(0, f"{header} {{", (start,), blank)
+        self._emit(indent, f"{header} {{", (start,), blank)
         first = True
         for stmt in body:
-            first = self._inner_comments(stmt.span.line, first)
-            self._emit(
-                1,
-                self.statement(stmt),
-                (stmt.span.line,),
-                not first and self._blank_above(stmt.span.line),
-            )
+            first = self._inner_comments(stmt.span.line, first, indent + 1)
+            blank_above = not first and self._blank_above(stmt.span.line)
+            if isinstance(stmt, ast.Dlp):
+                self._block(self.dlp_header(stmt), stmt, stmt.body, blank_above, indent + 1)
+            else:
+                self._emit(indent + 1, self.statement(stmt), (stmt.span.line,), blank_above)
             first = False
-        self._inner_comments(end, first)
-        self._emit(0, "}", (end,))
+        self._inner_comments(end, first, indent + 1)
+        self._emit(indent, "}", (end,))
 
-    def _inner_comments(self, line: int, first: bool) -> bool:
+    def _inner_comments(self, line: int, first: bool, indent: int) -> bool:
         """Emit the block-level comments above ``line``; returns the new
         value of "nothing emitted in this block yet"."""
         while self.leading and self.leading[0].line < line:
             c = self.leading.pop(0)
-            self._emit(1, c.text, blank=not first and self._blank_above(c.line))
+            self._emit(indent, c.text, blank=not first and self._blank_above(c.line))
             first = False
         return first
 
@@ -198,6 +208,54 @@ class _Printer:
 
     def p_HeaderRemove(self, n: ast.HeaderRemove) -> str:  # noqa: N802
         return f"{n.direction} header remove {_s(n.name)}"
+
+    def dlp_header(self, n: ast.Dlp) -> str:
+        return f"dlp {', '.join(n.directions)}"
+
+    def p_DlpAction(self, n: ast.DlpAction) -> str:  # noqa: N802
+        return f"{n.action} {_names(n.detectors)}"
+
+    def p_DlpPattern(self, n: ast.DlpPattern) -> str:  # noqa: N802
+        return f"pattern {n.name.value} {literals.format_regex(n.regex)} {n.action}"
+
+    def p_PromptGuard(self, n: ast.PromptGuard) -> str:  # noqa: N802
+        threshold = "" if n.threshold is None else f" threshold {n.threshold.value}"
+        return f"prompt_guard {n.kind} {n.mode}{threshold}"
+
+    def p_DenyWords(self, n: ast.DenyWords) -> str:  # noqa: N802
+        if n.file is not None:
+            words = f"file {_s(n.file)}"
+        else:
+            words = ", ".join(_s(w) for w in n.words or ())
+        return f"deny words {words} in {', '.join(n.directions)}"
+
+    def p_RequireJwt(self, n: ast.RequireJwt) -> str:  # noqa: N802
+        if n.jwks_url is not None:
+            jwks = f"url {_s(n.jwks_url)}"
+        else:
+            assert n.jwks_file is not None
+            jwks = f"file {_s(n.jwks_file)}"
+        out = f"require jwt issuer {_s(n.issuer)} jwks {jwks}"
+        if n.audiences:
+            out += " audience " + ", ".join(_s(a) for a in n.audiences)
+        return out
+
+    def p_Claims(self, n: ast.Claims) -> str:  # noqa: N802
+        parts = ["claims"]
+        for keyword, value in (("principal", n.principal), ("team", n.team), ("tier", n.tier)):
+            if value is not None:
+                parts += [keyword, _s(value)]
+        return " ".join(parts)
+
+    def p_Param(self, n: ast.Param) -> str:  # noqa: N802
+        if n.op == "deny":
+            out = f"param {n.name.value} deny"
+        else:
+            assert n.value is not None
+            out = f"param {n.name.value} {n.op} {literals.format_number(n.value)}"
+        if n.scope_kind is not None:
+            out += f" for {n.scope_kind} {_names(n.scope_names)}"
+        return out
 
     def p_Methods(self, n: ast.Methods) -> str:  # noqa: N802
         return f"methods {_names(n.methods)}"

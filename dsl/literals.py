@@ -212,6 +212,25 @@ def format_count(count: ast.Count) -> str:
     return str(count.value)
 
 
+_DECIMAL_RE = re.compile(r"-?[0-9]+(?:\.[0-9]+)?\Z")
+
+
+def parse_number(token: str, span: Span) -> Decimal:
+    """A plain decimal for ``param`` checks: ``1000``, ``1.5``, ``-2``."""
+    if not _DECIMAL_RE.match(token):
+        raise AipolError(
+            f"invalid number `{token}`",
+            span,
+            hint="write a plain number such as `1000`, `0.5` or `-2` (no unit or exponent)",
+        )
+    return Decimal(token)
+
+
+def format_number(value: Decimal) -> str:
+    """``Decimal("1.50")`` -> ``1.5``; ``Decimal("1E+3")`` -> ``1000``."""
+    return "0" if value.is_zero() else _plain(value)
+
+
 def _terminates(q: Fraction) -> bool:
     """Whether ``q`` has a finite decimal expansion (denominator 2^a 5^b)."""
     d = q.denominator
@@ -332,6 +351,8 @@ __all__ = [
     "format_percent",
     "parse_count",
     "format_count",
+    "parse_number",
+    "format_number",
     "parse_address",
     "format_address",
     "parse_regex",

@@ -35,6 +35,7 @@ LITERAL_KINDS = (
     "address",
     "count",
     "regex",
+    "number",
 )
 
 

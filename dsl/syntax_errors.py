@@ -35,6 +35,7 @@ TERMINAL_WORDS: dict[str, str] = {
     "COUNT": "a token count (e.g. 1M)",
     "ADDRESS": "an address (host:port)",
     "REGEX": "a regex (/.../)",
+    "NUMBER": "a number (e.g. 1000 or 0.5)",
     "_NL": "a newline",
     "$END": "end of file",
 }
@@ -237,6 +238,8 @@ def _statement_hint(
 def _token_hint(value: str, accepted: set[str], info: GrammarInfo) -> str | None:
     if "STRING" in accepted and not value.startswith('"') and value not in ("{", "}"):
         return f'strings are written in double quotes: "{value}"'
+    if "REGEX" in accepted and value.startswith('"') and len(value) > 2:
+        return f"a regex is written between slashes: /{value[1:-1]}/"
     if "PERCENT" in accepted and _NUMBER.match(value):
         return f"a percentage needs a `%` sign: `{value}%`"
     if "MONEY" in accepted and _NUMBER.match(value):
@@ -265,9 +268,40 @@ def _unexpected_characters(
             text,
             hint='a string ends with `"` on the same line; write a line break as \\n',
         )
+    if char == "/" and "REGEX" in accepted:
+        rest = text[err.pos_in_stream :].split("\n", 1)[0]
+        if rest.startswith("//"):
+            return AipolError(
+                "empty regex",
+                _point(filename, line, column, 2),
+                text,
+                hint="write the pattern between the slashes, e.g. /[0-9]{9}/",
+            )
+        return AipolError(
+            "unterminated regex",
+            _point(filename, line, column, len(rest.rstrip("\r")) or 1),
+            text,
+            hint="a regex ends with `/` (then its flags) on the same line; write `\\/` "
+            "for a slash inside it",
+        )
     shown = repr(char)[1:-1] if not char.isprintable() else char
     expected = info.expected(accepted)
     span = _point(filename, line, column)
+    hint = _operator_hint(text[err.pos_in_stream : err.pos_in_stream + 2], accepted, info)
     if len(expected) == 1:
-        return AipolError(f"expected {_in_text(expected[0])}, found `{shown}`", span, text)
-    return AipolError(f"unexpected character `{shown}`", span, text, expected)
+        return AipolError(
+            f"expected {_in_text(expected[0])}, found `{shown}`", span, text, hint=hint
+        )
+    return AipolError(f"unexpected character `{shown}`", span, text, expected, hint)
+
+
+#: Comparison operators people write that the language spells differently.
+_OPERATOR_FIXES = {"=<": "<=", "=>": ">=", "=": "=="}
+
+
+def _operator_hint(found: str, accepted: set[str], info: GrammarInfo) -> str | None:
+    operators = {info.literals.get(t) for t in accepted}
+    for wrong, right in _OPERATOR_FIXES.items():
+        if found.startswith(wrong) and right in operators:
+            return f"did you mean `{right}`?"
+    return None

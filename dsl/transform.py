@@ -9,6 +9,7 @@ errors point at the exact token; cross-references are the resolver's job.
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 from typing import Any
 
 from aipol.dsl import ast, literals
@@ -49,6 +50,18 @@ def _check_header_name(s: ast.Str) -> None:
 def _check_header_value(s: ast.Str) -> None:
     if any(c in s.value for c in "\r\n\0"):
         raise AipolError("a header value cannot contain CR, LF or NUL", s.span)
+
+
+class _Word(str):
+    """A keyword choice (``request``) that remembers where it was written,
+    for errors about it; stored in the AST as a plain ``str``."""
+
+    span: Span
+
+    def __new__(cls, value: str, span: Span) -> _Word:
+        word = super().__new__(cls, value)
+        word.span = span
+        return word
 
 
 @v_args(meta=True)
@@ -217,17 +230,159 @@ class ToAst(Transformer[Token, Any]):
     def system_position(self, meta: Meta, c: list[Token]) -> str:
         return str(c[0])
 
-    def direction(self, meta: Meta, c: list[Token]) -> str:
-        return str(c[0])
+    def direction(self, meta: Meta, c: list[Token]) -> _Word:
+        return _Word(str(c[0]), self._span(meta))
 
     def header_set(self, meta: Meta, c: list[Any]) -> ast.HeaderSet:
         _check_header_name(c[1])
         _check_header_value(c[2])
-        return ast.HeaderSet(c[0], c[1], c[2], self._span(meta))
+        return ast.HeaderSet(str(c[0]), c[1], c[2], self._span(meta))
 
     def header_remove(self, meta: Meta, c: list[Any]) -> ast.HeaderRemove:
         _check_header_name(c[1])
-        return ast.HeaderRemove(c[0], c[1], self._span(meta))
+        return ast.HeaderRemove(str(c[0]), c[1], self._span(meta))
+
+    # ------------------------------------------------------------ security
+
+    def _directions(self, words: list[_Word], what: str) -> tuple[str, ...]:
+        """``request, response`` after ``dlp`` / ``in``: each at most once."""
+        for i, word in enumerate(words):
+            if word in words[:i]:
+                raise AipolError(
+                    f"direction `{word}` given twice in `{what}`",
+                    word.span,
+                    hint="write `request`, `response` or `request, response`",
+                )
+        return tuple(str(w) for w in words)
+
+    def dlp(self, meta: Meta, c: list[Any]) -> ast.Dlp:
+        directions = [x for x in c if isinstance(x, _Word)]
+        body = [x for x in c if not isinstance(x, _Word)]
+        return ast.Dlp(self._directions(directions, "dlp"), tuple(body), self._span(meta))
+
+    def dlp_action(self, meta: Meta, c: list[Any]) -> ast.DlpAction:
+        return ast.DlpAction(c[0], tuple(c[1:]), self._span(meta))
+
+    def dlp_pattern(self, meta: Meta, c: list[Any]) -> ast.DlpPattern:
+        name, regex, action = c
+        return ast.DlpPattern(name, regex, action, self._span(meta))
+
+    def dlp_verb(self, meta: Meta, c: list[Token]) -> str:
+        return str(c[0])
+
+    def prompt_guard(self, meta: Meta, c: list[Any]) -> ast.PromptGuard:
+        kind, mode, token = c
+        threshold = None
+        if token is not None:  # a NUMBER token, lenient so `70%` gets a clear message
+            span = token_span(self.file, token)
+            if not str(token).isdigit() or int(token) > 100:
+                raise AipolError(
+                    f"invalid threshold `{token}`",
+                    span,
+                    hint="a threshold is a whole score from 0 to 100, e.g. `threshold 70`",
+                )
+            threshold = ast.Count(int(token), span)
+        return ast.PromptGuard(kind, mode, threshold, self._span(meta))
+
+    def guard_kind(self, meta: Meta, c: list[Token]) -> str:
+        return str(c[0])
+
+    def guard_mode(self, meta: Meta, c: list[Token]) -> str:
+        return str(c[0])
+
+    def _deny_directions(self, c: list[Any]) -> tuple[str, ...]:
+        return self._directions([x for x in c if isinstance(x, _Word)], "deny words")
+
+    def deny_words(self, meta: Meta, c: list[Any]) -> ast.DenyWords:
+        words = tuple(x for x in c if isinstance(x, ast.Str))
+        for word in words:
+            if not word.value.strip():
+                raise AipolError("empty phrase in `deny words`", word.span)
+        return ast.DenyWords(words, None, self._deny_directions(c), self._span(meta))
+
+    def deny_words_file(self, meta: Meta, c: list[Any]) -> ast.DenyWords:
+        path: ast.Str = c[0]
+        if not path.value:
+            raise AipolError("empty file name in `deny words file`", path.span)
+        return ast.DenyWords(None, path, self._deny_directions(c[1:]), self._span(meta))
+
+    def require_jwt(self, meta: Meta, c: list[Any]) -> ast.RequireJwt:
+        issuer, (kind, jwks), audiences = c
+        if not issuer.value:
+            raise AipolError(
+                "empty JWT issuer",
+                issuer.span,
+                hint='the `iss` claim, e.g. "https://idp.example.com"',
+            )
+        jwks_file = jwks if kind == "file" else None
+        jwks_url = jwks if kind == "url" else None
+        return ast.RequireJwt(issuer, jwks_file, jwks_url, audiences or (), self._span(meta))
+
+    def jwks_file(self, meta: Meta, c: list[ast.Str]) -> tuple[str, ast.Str]:
+        if not c[0].value:
+            raise AipolError("empty JWKS file name", c[0].span)
+        return "file", c[0]
+
+    def jwks_url(self, meta: Meta, c: list[ast.Str]) -> tuple[str, ast.Str]:
+        url = c[0]
+        if not re.match(r"https?://[^/\s]", url.value):
+            raise AipolError(
+                f"invalid JWKS url {literals.format_string(url.value)}",
+                url.span,
+                hint='a url starts with http:// or https://, e.g. "https://idp.example.com/jwks"',
+            )
+        return "url", url
+
+    def audiences(self, meta: Meta, c: list[ast.Str]) -> tuple[ast.Str, ...]:
+        return tuple(c)
+
+    def claims(self, meta: Meta, c: list[tuple[str, ast.Str, Span]]) -> ast.Claims:
+        fields: dict[str, ast.Str | None] = {"principal": None, "team": None, "tier": None}
+        seen: dict[str, Span] = {}
+        for key, value, span in c:
+            if key in seen:
+                raise AipolError(
+                    f"`{key}` given twice in `claims`",
+                    span,
+                    hint=f"the first one is at column {seen[key].column}",
+                )
+            if not value.value:
+                raise AipolError("empty claim name", value.span, hint='e.g. "sub"')
+            seen[key] = span
+            fields[key] = value
+        return ast.Claims(fields["principal"], fields["team"], fields["tier"], self._span(meta))
+
+    def claim_principal(self, meta: Meta, c: list[ast.Str]) -> tuple[str, ast.Str, Span]:
+        return "principal", c[0], self._span(meta)
+
+    def claim_team(self, meta: Meta, c: list[ast.Str]) -> tuple[str, ast.Str, Span]:
+        return "team", c[0], self._span(meta)
+
+    def claim_tier(self, meta: Meta, c: list[ast.Str]) -> tuple[str, ast.Str, Span]:
+        return "tier", c[0], self._span(meta)
+
+    def param(self, meta: Meta, c: list[Any]) -> ast.Param:
+        name, (op, value), scope = c
+        kind, names = scope if scope is not None else (None, ())
+        return ast.Param(name, op, value, kind, names, self._span(meta))
+
+    def param_check(self, meta: Meta, c: list[Any]) -> tuple[str, Decimal]:
+        op, token = c
+        return op, literals.parse_number(str(token), token_span(self.file, token))
+
+    def param_deny(self, meta: Meta, c: list[Any]) -> tuple[str, None]:
+        return "deny", None
+
+    def param_op(self, meta: Meta, c: list[Token]) -> str:
+        return str(c[0])
+
+    def param_scope(self, meta: Meta, c: list[Any]) -> tuple[str, tuple[ast.Name, ...]]:
+        return c[0], tuple(c[1:])
+
+    def scope_kind(self, meta: Meta, c: list[Token]) -> str:
+        return str(c[0])
+
+    # ------------------------------------------------------------ route
 
     def methods(self, meta: Meta, c: list[ast.Name]) -> ast.Methods:
         out = []
@@ -404,6 +559,9 @@ class ToAst(Transformer[Token, Any]):
 
     lit_string = lit_name = lit_size = lit_duration = lit_money = _lit
     lit_percent = lit_address = lit_count = lit_regex = _lit
+
+    def lit_number(self, meta: Meta, c: list[Token]) -> Decimal:
+        return literals.parse_number(str(c[0]), token_span(self.file, c[0]))
 
     def lit_int(self, meta: Meta, c: list[Token]) -> int:
         return int(c[0])

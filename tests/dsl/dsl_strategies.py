@@ -28,6 +28,25 @@ KEYWORD_NAMES = [
     "closed",
     "apply",
     "when",
+    # security statements (issue 4)
+    "dlp",
+    "redact",
+    "block",
+    "log",
+    "pattern",
+    "deny",
+    "words",
+    "in",
+    "param",
+    "for",
+    "claims",
+    "jwt",
+    "issuer",
+    "jwks",
+    "audience",
+    "prompt_guard",
+    "injection",
+    "threshold",
 ]
 ident = st.from_regex(r"[A-Za-z_][A-Za-z0-9_-]{0,12}", fullmatch=True)
 names = (ident | st.sampled_from(KEYWORD_NAMES)).map(lambda v: ast.Name(v, N))
@@ -121,8 +140,69 @@ def allows(draw: st.DrawFn) -> ast.Allow:
 splits = _tuple(st.builds(lambda b, w: ast.SplitArm(b, w, N), names, percents)).map(
     lambda arms: ast.Split(arms, N)
 )
+# ------------------------------------------------------------ security
+
+directions = st.permutations(["request", "response"]).flatmap(
+    lambda p: st.integers(1, 2).map(lambda k: tuple(p[:k]))
+)
+nonempty_strings = strings.filter(lambda s: bool(s.value.strip()))
+regexes = st.builds(
+    lambda p, f: ast.Regex(p.replace("\\", "\\\\"), f, N),
+    st.text(st.characters(blacklist_characters="\n\r"), min_size=1, max_size=12),
+    st.sampled_from(["", "i", "m", "s", "im", "is", "ms", "ims"]),
+)
+dlp_verbs = st.sampled_from(["redact", "mask", "hash", "block", "log"])
+dlp_stmts = st.one_of(
+    st.builds(lambda a, d: ast.DlpAction(a, d, N), dlp_verbs, _tuple(names)),
+    st.builds(lambda n, r, a: ast.DlpPattern(n, r, a, N), names, regexes, dlp_verbs),
+)
+dlps = st.builds(lambda d, b: ast.Dlp(d, b, N), directions, _tuple(dlp_stmts, 0))
+prompt_guards = st.builds(
+    lambda m, t: ast.PromptGuard("injection", m, t, N),
+    st.sampled_from(["detect", "block"]),
+    st.none() | st.integers(0, 100).map(lambda v: ast.Count(v, N)),
+)
+deny_words = st.one_of(
+    st.builds(lambda w, d: ast.DenyWords(w, None, d, N), _tuple(nonempty_strings), directions),
+    st.builds(lambda f, d: ast.DenyWords(None, f, d, N), nonempty_strings, directions),
+)
+
+
+@st.composite
+def require_jwts(draw: st.DrawFn) -> ast.RequireJwt:
+    jwks = draw(nonempty_strings)
+    by_url = draw(st.booleans())
+    if by_url:
+        jwks = draw(urls)
+    return ast.RequireJwt(
+        draw(nonempty_strings),
+        None if by_url else jwks,
+        jwks if by_url else None,
+        draw(_tuple(strings, 0)),
+        N,
+    )
+
+
+claims = st.tuples(*[st.none() | nonempty_strings] * 3).filter(any).map(lambda t: ast.Claims(*t, N))
+
+
+@st.composite
+def params(draw: st.DrawFn) -> ast.Param:
+    op = draw(st.sampled_from(["<=", "<", ">=", ">", "==", "deny"]))
+    value = None if op == "deny" else draw(st.decimals(-1000, 10**6, places=3))
+    kind = draw(st.sampled_from([None, "team", "tier", "principal"]))
+    scope = () if kind is None else draw(_tuple(names))
+    return ast.Param(draw(names), op, value, kind, scope, N)  # type: ignore[arg-type]
+
+
 common_stmts = st.one_of(
     st.just(ast.RequireKey(N)),
+    require_jwts(),
+    dlps,
+    prompt_guards,
+    deny_words,
+    claims,
+    params(),
     allows(),
     st.builds(
         lambda p, t: ast.SystemPrompt(p, t, N), st.sampled_from(["prepend", "append"]), strings

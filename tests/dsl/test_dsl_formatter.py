@@ -115,6 +115,64 @@ def test_comment_and_blank_line_layout(source: str, expected: str) -> None:
     assert _fmt(expected) == expected
 
 
+NESTED = (
+    "policy p {\n"
+    "  dlp request, response {  # header\n"
+    "    # first\n"
+    "    redact email,phone\n"
+    "\n"
+    "\n"
+    "    # patterns\n"
+    "    pattern   x   /a\\/b/i   mask  # eol\n"
+    "    # before inner brace\n"
+    "  }  # after inner brace\n"
+    "  # between\n"
+    "  dlp response {\n"
+    "  }\n"
+    "  dlp request {\n"
+    "    # only a comment\n"
+    "  }\n"
+    "}\n"
+)
+NESTED_EXPECTED = (
+    "policy p {\n"
+    "  dlp request, response {  # header\n"
+    "    # first\n"
+    "    redact email, phone\n"
+    "\n"
+    "    # patterns\n"
+    "    pattern x /a\\/b/i mask  # eol\n"
+    "    # before inner brace\n"
+    "  }  # after inner brace\n"
+    "  # between\n"
+    "  dlp response {}\n"
+    "  dlp request {\n"
+    "    # only a comment\n"
+    "  }\n"
+    "}\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        pytest.param(NESTED, NESTED_EXPECTED, id="nested-dlp-block"),
+        pytest.param(
+            'route "/x" {\n  claims tier "t"  principal "p"\n  param  top_p <  1.50 for team a,b\n'
+            '  prompt_guard  injection  detect\n  deny words "a","b" in response,request\n'
+            '  require jwt issuer "i" jwks url "https://h/j" audience "a","b"\n}\n',
+            'route "/x" {\n  claims principal "p" tier "t"\n  param top_p < 1.5 for team a, b\n'
+            '  prompt_guard injection detect\n  deny words "a", "b" in response, request\n'
+            '  require jwt issuer "i" jwks url "https://h/j" audience "a", "b"\n}\n',
+            id="security-canonical",
+        ),
+    ],
+)
+def test_security_layout(source: str, expected: str) -> None:
+    assert _fmt(source) == expected
+    assert _fmt(expected) == expected
+
+
 def test_formatter_never_drops_text() -> None:
     """Every word of the input survives (modulo canonical literal spelling)."""
     text = (HERE / "format" / "messy.aipol").read_text(encoding="utf-8")

@@ -85,7 +85,17 @@ VALID: list[tuple[str, str, Any, str]] = [
     ),
     ("regex", "/a\\/b/i", ast.Regex("a/b", "i", N), "/a\\/b/i"),
     ("regex", "/\\d+\\.\\d+/ms", ast.Regex("\\d+\\.\\d+", "ms", N), "/\\d+\\.\\d+/ms"),
+    ("regex", "/TICKET-\\d{6}/i", ast.Regex("TICKET-\\d{6}", "i", N), "/TICKET-\\d{6}/i"),
+    ("regex", "/si/si", ast.Regex("si", "is", N), "/si/is"),
+    ("regex", '/a "b" # c/', ast.Regex('a "b" # c', "", N), '/a "b" # c/'),
     ("int", "200", 200, "200"),
+    ("number", "1000", Decimal("1000"), "1000"),
+    ("number", "1.5", Decimal("1.5"), "1.5"),
+    ("number", "1.50", Decimal("1.5"), "1.5"),
+    ("number", "-2.0", Decimal("-2"), "-2"),
+    ("number", "0.000", Decimal("0"), "0"),
+    ("number", "-0", Decimal("0"), "0"),
+    ("number", "007", Decimal("7"), "7"),
 ]
 
 PRINTERS = {
@@ -99,6 +109,7 @@ PRINTERS = {
     "name": literals.format_name,
     "regex": literals.format_regex,
     "int": str,
+    "number": literals.format_number,
 }
 
 
@@ -141,6 +152,19 @@ INVALID: list[tuple[str, str, str]] = [
     ("name", "9lives", "expected a name"),
     ("regex", "/a/x", "invalid regex flags"),
     ("regex", "/a/ii", "invalid regex flags"),
+    ("regex", "/a/redact", "invalid regex flags `redact`"),
+    ("regex", "/a/I", "invalid regex flags `I`"),
+    ("regex", "//", "empty regex"),
+    ("regex", "/a", "unterminated regex"),
+    ("regex", "/a\\/", "unterminated regex"),
+    ("regex", '"/a/"', "expected a regex"),
+    ("number", "1k", "invalid number `1k`"),
+    ("number", "1e3", "invalid number `1e3`"),
+    ("number", "1.", "invalid number `1.`"),
+    ("number", "1.2.3", "invalid number `1.2.3`"),
+    ("number", "50%", "invalid number `50%`"),
+    ("number", "--1", "expected a number"),
+    ("number", ".5", "expected a number"),
 ]
 
 
@@ -209,3 +233,8 @@ def test_percent_round_trip(value: Decimal) -> None:
 def test_regex_round_trip(pattern: str) -> None:
     regex = ast.Regex(pattern.replace("\\", "\\\\"), "i", N)
     assert parse_literal("regex", literals.format_regex(regex)) == regex
+
+
+@given(st.decimals(allow_nan=False, allow_infinity=False))
+def test_number_round_trip(value: Decimal) -> None:
+    assert parse_literal("number", literals.format_number(value)) == value

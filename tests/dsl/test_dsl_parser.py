@@ -217,6 +217,170 @@ def test_full_tests(full: ast.File) -> None:
     assert t3.send.method == "GET" and t3.send.key is None and t3.send.stream is False
 
 
+# ------------------------------------------------------------ security.aipol
+
+SECURITY = "security.aipol"
+
+
+@pytest.fixture(scope="module")
+def security() -> ast.File:
+    return parse_file(HERE / "cases" / SECURITY)
+
+
+def SS(line: int, col: int, end_line: int, end_col: int) -> Span:  # noqa: N802
+    return Span(str(HERE / "cases" / SECURITY), line, col, end_line, end_col)
+
+
+def test_security_policy(security: ast.File) -> None:
+    n = NO_SPAN
+    (policy,) = security.policies
+    assert policy.name.value == "llm_security" and policy.span == SS(4, 1, 22, 2)
+    dlp, empty_dlp, guard, detect, words, words_file = policy.body
+
+    assert isinstance(dlp, ast.Dlp)
+    assert dlp.directions == ("request", "response")
+    assert dlp.span == SS(5, 3, 16, 4)
+    assert dlp.body == (
+        ast.DlpAction(
+            "redact",
+            (ast.Name("email", n), ast.Name("phone", n), ast.Name("iban", n)),
+            n,
+        ),
+        ast.DlpAction("mask", (ast.Name("credit_card", n),), n),
+        ast.DlpAction("hash", (ast.Name("email", n),), n),
+        ast.DlpAction("block", (ast.Name("us_ssn", n),), n),
+        ast.DlpAction("log", (ast.Name("ipv4", n),), n),
+        ast.DlpPattern(
+            ast.Name("personal_id", n), ast.Regex("personal_id:[0-9]{9}", "", n), "redact", n
+        ),
+        ast.DlpPattern(ast.Name("ticket", n), ast.Regex("TICKET-\\d{6}", "i", n), "mask", n),
+        # `\/` is a slash; `#` and `"` are plain characters inside a regex
+        ast.DlpPattern(ast.Name("url_path", n), ast.Regex('a/b#c "d"', "ims", n), "block", n),
+    )
+    redact = dlp.body[0]
+    assert isinstance(redact, ast.DlpAction)
+    assert redact.span == SS(6, 5, 6, 30)
+    assert [d.span for d in redact.detectors] == [
+        SS(6, 12, 6, 17),
+        SS(6, 19, 6, 24),
+        SS(6, 26, 6, 30),
+    ]
+    pattern = dlp.body[5]
+    assert isinstance(pattern, ast.DlpPattern)
+    assert pattern.span == SS(13, 5, 13, 54)
+    assert pattern.name.span == SS(13, 13, 13, 24)
+    assert pattern.regex.span == SS(13, 25, 13, 47)
+
+    assert empty_dlp == ast.Dlp(("response",), (), n)
+    assert empty_dlp.span == SS(17, 3, 17, 18)
+
+    assert guard == ast.PromptGuard("injection", "block", ast.Count(70, n), n)
+    assert isinstance(guard, ast.PromptGuard) and guard.threshold is not None
+    assert guard.span == SS(18, 3, 18, 44) and guard.threshold.span == SS(18, 42, 18, 44)
+    assert detect == ast.PromptGuard("injection", "detect", None, n)
+
+    assert words == ast.DenyWords((ast.Str("kill", n), ast.Str("bomb", n)), None, ("request",), n)
+    assert isinstance(words, ast.DenyWords) and words.words is not None
+    assert words.span == SS(20, 3, 20, 39) and words.words[1].span == SS(20, 22, 20, 28)
+    assert words_file == ast.DenyWords(None, ast.Str("denylist.txt", n), ("request", "response"), n)
+    assert isinstance(words_file, ast.DenyWords) and words_file.file is not None
+    assert words_file.file.span == SS(21, 19, 21, 33)
+
+
+def test_security_route(security: ast.File) -> None:
+    n = NO_SPAN
+    (route,) = security.routes
+    body = route.body
+    assert isinstance(body[0], ast.RequireKey)  # `require key` and `require jwt` coexist
+
+    jwt_file, jwt_url, jwt_bare = body[1:4]
+    assert jwt_file == ast.RequireJwt(
+        ast.Str("https://idp.example.com", n),
+        ast.Str("jwks.json", n),
+        None,
+        (ast.Str("aipol", n),),
+        n,
+    )
+    assert isinstance(jwt_file, ast.RequireJwt) and jwt_file.jwks_file is not None
+    assert jwt_file.span == SS(26, 3, 26, 86)
+    assert jwt_file.issuer.span == SS(26, 22, 26, 47)
+    assert jwt_file.jwks_file.span == SS(26, 58, 26, 69)
+    assert jwt_file.audiences[0].span == SS(26, 79, 26, 86)
+    assert jwt_url == ast.RequireJwt(
+        ast.Str("https://other.example.com", n),
+        None,
+        ast.Str("https://other.example.com/jwks", n),
+        (ast.Str("a", n), ast.Str("b", n)),
+        n,
+    )
+    assert jwt_bare == ast.RequireJwt(ast.Str("x", n), ast.Str("/etc/jwks.json", n), None, (), n)
+
+    claims, claims_reordered = body[4:6]
+    assert claims == ast.Claims(ast.Str("sub", n), ast.Str("groups", n), ast.Str("plan", n), n)
+    assert claims.span == SS(29, 3, 29, 51)
+    assert isinstance(claims, ast.Claims) and claims.team is not None
+    assert claims.team.span == SS(29, 31, 29, 39)
+    assert claims_reordered == ast.Claims(ast.Str("email", n), None, ast.Str("plan", n), n)
+
+    params = body[6:16]
+    assert all(isinstance(p, ast.Param) for p in params)
+
+    def p(name: str, op: str, value: str | None, kind: str | None = None, *scope: str) -> ast.Param:
+        number = None if value is None else Decimal(value)
+        names_ = tuple(ast.Name(s, n) for s in scope)
+        return ast.Param(ast.Name(name, n), op, number, kind, names_, n)  # type: ignore[arg-type]
+
+    assert params == (
+        p("max_tokens", "<=", "1000"),
+        p("temperature", "<=", "1.5"),
+        p("tools", "deny", None),
+        p("stream", "deny", None),
+        p("max_tokens", "<=", "200", "tier", "free"),
+        p("presence_penalty", ">=", "-2"),
+        p("n", "==", "1", "team", "research", "ml"),
+        p("top_p", "<", "1", "principal", "alice"),
+        p("seed", ">", "0"),
+        p("tool_choice", "deny", None, "tier", "free", "trial"),
+    )
+    temperature = params[1]
+    assert isinstance(temperature, ast.Param) and isinstance(temperature.value, Decimal)
+    assert temperature.span == SS(32, 3, 32, 27) and temperature.name.span == SS(32, 9, 32, 20)
+    scoped = params[6]
+    assert isinstance(scoped, ast.Param)
+    assert scoped.span == SS(37, 3, 37, 37)
+    assert [s.span for s in scoped.scope_names] == [SS(37, 25, 37, 33), SS(37, 35, 37, 37)]
+
+    dlp = body[16]
+    assert dlp == ast.Dlp(("request",), (ast.DlpAction("redact", (ast.Name("email", n),), n),), n)
+    assert dlp.span == SS(41, 3, 43, 4)
+    assert isinstance(body[17], ast.Apply)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param('route "/v1/a/b/" {}\n', id="route-path"),
+        pytest.param('policy p {\n  system prepend "/a/ b /c/i"\n}\n', id="system-text"),
+        pytest.param('policy p {\n  deny words "/etc/passwd", "a/b/" in request\n}\n', id="words"),
+        pytest.param('policy p {\n  deny words file "/lists/deny.txt" in request\n}\n', id="file"),
+    ],
+)
+def test_slashes_in_strings_are_not_regexes(text: str) -> None:
+    tree = parse(text)
+    assert "/" in repr(tree) and "Regex" not in repr(tree)
+
+
+def test_regex_keeps_comment_and_quote_characters() -> None:
+    text = 'policy p {\n  dlp request {\n    pattern x /"a" # b\\/c/ log  # real\n  }\n}\n'
+    tree, comments = parse_with_comments(text)
+    dlp = tree.policies[0].body[0]
+    assert isinstance(dlp, ast.Dlp)
+    pattern = dlp.body[0]
+    assert isinstance(pattern, ast.DlpPattern)
+    assert pattern.regex == ast.Regex('"a" # b/c', "", NO_SPAN)
+    assert [c.text for c in comments] == ["# real"]
+
+
 def test_file_span_and_source() -> None:
     text = "gateway {}\n"
     tree = parse(text, "f.aipol")
@@ -288,6 +452,23 @@ def test_comment_positions() -> None:
         pytest.param('test "t" {\n  send key "k"\n  expect route expect\n}\n', id="expect-route"),
         pytest.param("backend a {\n  credential env env\n}\n", id="env-env"),
         pytest.param("policy gateway {}\n", id="policy-named-gateway"),
+        pytest.param("backend dlp {}\npolicy deny {}\n", id="security-block-names"),
+        pytest.param(
+            'route "/x" {\n  allow team param, claims backends jwt, dlp\n}\n',
+            id="allow-security-keywords",
+        ),
+        pytest.param(
+            "policy p {\n  dlp request {\n    redact block, log, pattern\n  }\n}\n",
+            id="detectors-named-like-verbs",
+        ),
+        pytest.param(
+            "policy p {\n  dlp request {\n    pattern pattern /x/ log\n  }\n}\n",
+            id="pattern-named-pattern",
+        ),
+        pytest.param("policy p {\n  param deny deny\n}\n", id="param-named-deny"),
+        pytest.param(
+            "policy p {\n  param for <= 1 for tier for, in, tier\n}\n", id="param-scope-keywords"
+        ),
     ],
 )
 def test_keywords_usable_as_names(text: str) -> None:

@@ -127,6 +127,67 @@ class SystemInjection(Node):
     text: str
 
 
+class Detector(Node):
+    """A DLP detector: a built-in one (email, credit_card, ...) or a custom
+    `pattern`. `patterns` are regexes in aipol's byte-level subset."""
+
+    name: str
+    label: str  # shown in redactions: [REDACTED:<label>]
+    patterns: tuple[str, ...]
+    case_insensitive: bool = False
+    validator: str | None = None  # checksum run after a DFA match (luhn, iban_mod97, ...)
+    max_len: int = 256  # longest possible match in bytes (streaming hold-back)
+    builtin: bool = True
+
+
+Direction = Literal["request", "response"]
+
+
+class DlpRule(Node):
+    detector: str
+    action: Literal["redact", "mask", "hash", "block", "log"]
+    directions: tuple[Direction, ...]
+
+
+class PromptGuard(Node):
+    mode: Literal["detect", "block"]
+    threshold: int
+
+
+class DenyList(Node):
+    words: tuple[str, ...]
+    directions: tuple[Direction, ...]
+
+
+class JwtRequirement(Node):
+    """`require jwt`: Envoy's jwt_authn validates; the filter maps claims
+    (copied into x-aipol-jwt-* headers by Envoy) onto the principal."""
+
+    issuer: str
+    jwks_file: str | None = None
+    jwks_url: str | None = None
+    audiences: tuple[str, ...] = ()
+    claim_principal: str = "sub"
+    claim_team: str | None = None
+    claim_tier: str | None = None
+
+    @property
+    def provider_name(self) -> str:
+        import hashlib
+
+        return "jwt_" + hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:12]
+
+
+class ParamRule(Node):
+    """A constraint on a request field: `param max_tokens <= 1000 [for tier free]`."""
+
+    name: str
+    op: Literal["<=", "<", ">=", ">", "==", "deny"]
+    value: Decimal | None = None
+    scope_kind: Literal["team", "tier", "principal"] | None = None
+    scope_names: tuple[str, ...] = ()
+
+
 class Route(Node):
     id: str  # r0, r1, ... in file order: stable names for Envoy and the C code
     path: str  # without the trailing "*" of a prefix match
@@ -142,6 +203,11 @@ class Route(Node):
     response_headers: tuple[HeaderOp, ...] = ()
     backends: tuple[str, ...] = ()  # every backend this route can send to
     applied: tuple[str, ...] = ()  # names of the policy blocks merged in
+    dlp: tuple[DlpRule, ...] = ()
+    prompt_guard: PromptGuard | None = None
+    deny: tuple[DenyList, ...] = ()
+    jwt: JwtRequirement | None = None
+    params: tuple[ParamRule, ...] = ()
 
     @property
     def needs_body(self) -> bool:
@@ -197,6 +263,15 @@ class Policy(Node):
     backends: tuple[Backend, ...] = ()
     routes: tuple[Route, ...] = ()
     tests: tuple[PolicyTest, ...] = Field(default=())
+    detectors: tuple[Detector, ...] = ()  # every detector a route uses
+
+    @property
+    def jwt_providers(self) -> tuple[JwtRequirement, ...]:
+        seen: dict[str, JwtRequirement] = {}
+        for route in self.routes:
+            if route.jwt is not None:
+                seen.setdefault(route.jwt.provider_name, route.jwt)
+        return tuple(seen.values())
 
     @property
     def buffer_limit(self) -> int:

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 import yaml
 from aipol.compiler import ir
+from aipol.compiler.resolve_security import resolve_security
 from aipol.dsl import ast
 from aipol.dsl.errors import AipolError, AipolErrors
 
@@ -26,6 +27,11 @@ SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9a-z-]+$")
 RESERVED_HEADERS = {"content-length", "transfer-encoding", "host", "connection"}
 DEFAULT_CHAT_PATH = "/v1/chat/completions"
+# Statements the parser knows but the code generator does not enforce yet:
+# refused, so that a policy never looks enforced when it is not.
+NOT_YET_COMPILED = (
+    ast.Dlp, ast.PromptGuard, ast.DenyWords, ast.RequireJwt, ast.Claims, ast.Param,
+)
 
 
 class Resolver:
@@ -39,6 +45,7 @@ class Resolver:
         self.policies: dict[str, ast.Policy] = {}
         self.principals: tuple[ir.Principal, ...] = ()
         self.keys_span: ast.Span | None = None
+        self.detectors: dict[str, ir.Detector] = {}
 
     # -- reporting -------------------------------------------------------------
 
@@ -83,6 +90,7 @@ class Resolver:
             backends=tuple(self.backends.values()),
             routes=routes,
             tests=tests,
+            detectors=tuple(self.detectors[n] for n in sorted(self.detectors)),
         )
 
     def gateway(self) -> ir.Gateway:
@@ -448,9 +456,13 @@ class Resolver:
                     allow.append(rule)
                     for b in rule.backends or ():
                         use(b)
-        if allow and not require_key and any(r.kind != "any" for r in allow):
+        has_jwt = any(isinstance(s, ast.RequireJwt) for s in nodes)
+        if allow and not (require_key or has_jwt) and any(r.kind != "any" for r in allow):
             first = next(s for s in nodes if isinstance(s, ast.Allow) and s.subject != "any")
-            self.error("`allow` for teams, principals or tiers needs `require key`", first.span)
+            self.error(
+                "`allow` for teams, principals or tiers needs `require key` or `require jwt`",
+                first.span,
+            )
 
         # A backend serves its own model name on this route without a `when`,
         # unless it is an arm of a split: then the split decides (A/B tests).
@@ -484,6 +496,21 @@ class Resolver:
             if isinstance(s, ast.SystemPrompt)
         )
         req_headers, resp_headers = self.header_ops(nodes)
+        for stmt in nodes:
+            if isinstance(stmt, NOT_YET_COMPILED):
+                self.error(
+                    "this statement is parsed but not compiled yet by this version of aipol",
+                    stmt.span,
+                    hint="remove it for now: a policy must never look enforced when it is not",
+                )
+        security = resolve_security(
+            nodes,
+            base_dir=self.base_dir,
+            error=self.error,
+            detector=self.detector_ref,
+            custom_pattern=self.custom_pattern,
+            principals=self.principals,
+        )
         return ir.Route(
             id=rid,
             path=path,
@@ -499,7 +526,57 @@ class Resolver:
             response_headers=resp_headers,
             backends=tuple(backends),
             applied=applied,
+            **security.as_route_fields(),
         )
+
+    # -- detectors (dlp) ----------------------------------------------------------------
+
+    def detector_ref(self, name: ast.Name) -> str | None:
+        """The detector `name` (built in, or a custom pattern defined earlier)."""
+        from aipol.compiler import detectors
+
+        if name.value in self.detectors:
+            return name.value
+        builtin = detectors.get(name.value)
+        if builtin is None:
+            self.error(
+                f"unknown detector `{name.value}`",
+                name.span,
+                expected=sorted({*detectors.names(), *self.detectors}),
+            )
+            return None
+        self.detectors[name.value] = builtin
+        return name.value
+
+    def custom_pattern(self, stmt: ast.DlpPattern) -> str | None:
+        from aipol.compiler import detectors, regex
+
+        name = stmt.name.value
+        if detectors.get(name) is not None:
+            self.error(f"`{name}` is a built-in detector; choose another name", stmt.name.span)
+            return None
+        flags = stmt.regex.flags
+        try:
+            regex.check(stmt.regex.pattern, case_insensitive="i" in flags)
+        except regex.RegexError as err:
+            span = stmt.regex.span
+            column = span.column + 1 + err.offset  # past the opening slash
+            at = ast.Span(span.file, span.line, column, span.line, column + 1)
+            self.error(f"invalid pattern: {err.message}", at)
+            return None
+        detector = ir.Detector(
+            name=name,
+            label=name.upper(),
+            patterns=(stmt.regex.pattern,),
+            case_insensitive="i" in flags,
+            max_len=regex.max_length(stmt.regex.pattern),
+            builtin=False,
+        )
+        if name in self.detectors and self.detectors[name] != detector:
+            self.error(f"pattern `{name}` is defined twice differently", stmt.name.span)
+            return None
+        self.detectors[name] = detector
+        return name
 
     def target(self, node: ast.Name | ast.Split) -> ir.Target | None:
         if isinstance(node, ast.Name):

@@ -106,7 +106,7 @@ def resolve_security(
             rule = _param(stmt, error, principals)
             if rule is not None:
                 out.params.append(rule)
-    out.jwt = _jwt(nodes, error)
+    out.jwt = _jwt(nodes, error, base_dir)
     return out
 
 
@@ -163,7 +163,7 @@ def _param(
     )
 
 
-def _jwt(nodes: Sequence[ast.Node], error: ErrorFn) -> ir.JwtRequirement | None:
+def _jwt(nodes: Sequence[ast.Node], error: ErrorFn, base_dir: Path) -> ir.JwtRequirement | None:
     reqs = [s for s in nodes if isinstance(s, ast.RequireJwt)]
     claims = [s for s in nodes if isinstance(s, ast.Claims)]
     for extra in reqs[1:]:
@@ -184,9 +184,18 @@ def _jwt(nodes: Sequence[ast.Node], error: ErrorFn) -> ir.JwtRequirement | None:
             mapping["claim_team"] = c.team.value
         if c.tier is not None:
             mapping["claim_tier"] = c.tier.value
+    jwks_file = None
+    if req.jwks_file is not None:
+        # Envoy reads the file at start-up relative to its own working
+        # directory: pin it to the policy's folder, like the keys file.
+        path = (base_dir / req.jwks_file.value).resolve()
+        if not path.is_file():
+            error(f"JWKS file not found: {req.jwks_file.value}", req.jwks_file.span,
+                  hint="the path is relative to the .aipol file")
+        jwks_file = str(path)
     return ir.JwtRequirement(
         issuer=req.issuer.value,
-        jwks_file=req.jwks_file.value if req.jwks_file else None,
+        jwks_file=jwks_file,
         jwks_url=req.jwks_url.value if req.jwks_url else None,
         audiences=tuple(a.value for a in req.audiences),
         **mapping,

@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 from aipol.compiler.ir import Backend, Policy
 
-from . import access_log, clusters, credentials, routes
+from . import access_log, clusters, credentials, jwt, routes
 
 HCM_TYPE = (
     "type.googleapis.com/"
@@ -127,6 +127,7 @@ def build_bootstrap(
         }
     ]
     static["clusters"] = [clusters.build_cluster(b, ca_bundle=ca) for b in backends]
+    jwt.apply(static, policy, ca_bundle=ca)  # `require jwt`: see envoy/jwt.py
     return {
         "node": {"id": f"aipol-{policy.name}", "cluster": "aipol"},
         "admin": {"address": _socket_address(gw.admin.host, gw.admin.port)},

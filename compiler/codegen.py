@@ -109,23 +109,34 @@ class CGenerator:
 
     # -- header phase --------------------------------------------------------
 
-    def require_key_c(self, route: lo.LoweredRoute, op: lo.RequireKey) -> list[str]:
-        missing = (
+    def authenticate_c(self, route: lo.LoweredRoute, op: lo.Authenticate) -> list[str]:
+        missing_key = (
             "You didn't provide an API key. You need to provide your API key in an "
             "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."
         )
+        missing_jwt = "Jwt is missing: send a bearer token issued by the configured issuer."
         invalid = "Incorrect API key provided."
-        return [
-            "switch (aipol_auth_api_key(s)) {",
-            "  case AIPOL_AUTH_OK: break;",
-            "  case AIPOL_AUTH_MISSING:",
-            '    return aipol_send_error(s, 401, "invalid_request_error", "missing_api_key",',
-            f"                            {bytes_args(missing)});",
-            "  default:",
-            '    return aipol_send_error(s, 401, "invalid_request_error", "invalid_api_key",',
-            f"                            {bytes_args(invalid)});",
+        lines = ["{", "  int auth = AIPOL_AUTH_MISSING;"]
+        if op.jwt:
+            lines.append("  auth = aipol_auth_jwt(s); /* claims of a token Envoy validated */")
+        if op.key and op.jwt:
+            lines.append("  if (auth != AIPOL_AUTH_OK) auth = aipol_auth_api_key(s);")
+        elif op.key:
+            lines.append("  auth = aipol_auth_api_key(s);")
+        code, msg = ("missing_api_key", missing_key) if op.key else ("missing_jwt", missing_jwt)
+        lines += [
+            "  switch (auth) {",
+            "    case AIPOL_AUTH_OK: break;",
+            "    case AIPOL_AUTH_MISSING:",
+            f'      return aipol_send_error(s, 401, "invalid_request_error", "{code}",',
+            f"                              {bytes_args(msg)});",
+            "    default:",
+            '      return aipol_send_error(s, 401, "invalid_request_error", "invalid_api_key",',
+            f"                              {bytes_args(invalid)});",
+            "  }",
             "}",
         ]
+        return lines
 
     def record_principal_c(self, route: lo.LoweredRoute, op: lo.RecordPrincipal) -> list[str]:
         return [

@@ -25,8 +25,11 @@ class Op:
 
 
 @dataclass(frozen=True)
-class RequireKey(Op):
-    pass
+class Authenticate(Op):
+    """`require key` and/or `require jwt`: either one authenticates."""
+
+    key: bool
+    jwt: bool
 
 
 @dataclass(frozen=True)
@@ -160,8 +163,8 @@ def _lower_route(
     position: int, route: ir.Route, policy: ir.Policy, index: dict[str, int]
 ) -> LoweredRoute:
     header_ops: list[Op] = []
-    if route.require_key:
-        header_ops += [RequireKey(), RecordPrincipal()]
+    if route.require_key or route.jwt is not None:
+        header_ops += [Authenticate(route.require_key, route.jwt is not None), RecordPrincipal()]
     header_ops.append(StripClientCredentials())
     for op in route.request_headers:
         header_ops.append(

@@ -22,6 +22,7 @@
 #include "alloc.h"
 #include "config.h"
 #include "headers.h"
+#include "jwt.h"
 #include "json.h"
 #include "policy.h"
 #include "util.h"
@@ -91,6 +92,7 @@ static void stream_delete(uint32_t id) {
     *pp = e->next;
     aipol_edits_free(&e->s);
     aipol_slice_free(&e->s.request_id);
+    aipol_jwt_principal_free(&e->s);
     aipol_free(e);
     if (--live_streams == 0) aipol_config_collect();
     return;

@@ -49,6 +49,7 @@ typedef struct aipol_stream {
   const aipol_principal *principal; /* set by aipol_auth_api_key, NULL if anonymous */
   uint32_t needs_body;              /* the body phase is pending */
   uint32_t local_reply;             /* a local reply was sent */
+  aipol_principal jwt_principal;    /* owned slices: the principal a JWT's claims gave */
   uint32_t edit_count;
   aipol_edit edits[AIPOL_MAX_EDITS];
   /* Runtime-owned fields (added after the first contract draft): */

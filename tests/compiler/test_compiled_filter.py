@@ -222,3 +222,37 @@ def test_system_prompts_keep_the_order_the_policy_wrote(tmp_path: Path) -> None:
     r = h.request(**chat(None, "m"))
     contents = [m["content"] for m in r.upstream_json()["messages"]]
     assert contents == ["P1", "P2", "hi", "A1", "A2"]
+
+
+@pytest.fixture(scope="module")
+def jwt_route(tmp_path_factory) -> Harness:
+    cases = Path(__file__).parent / "cases"
+    policy = pipeline.check_file(cases / "jwt.aipol")
+    wasm = pipeline.build_wasm(pipeline.generate_c(policy), tmp_path_factory.mktemp("jwt"))
+    return Harness.load(wasm, plugin_config=plugin_config.render_plugin_config(policy).encode())
+
+
+@pytest.mark.parametrize(
+    ("headers", "status", "code"),
+    [
+        ({"x-aipol-jwt-principal": "erin", "x-aipol-jwt-team": "research"}, 200, None),
+        ({"x-aipol-jwt-principal": "sam", "x-aipol-jwt-team": "support"}, 403,
+         "model_not_allowed"),
+        ({"authorization": f"Bearer {ALICE}"}, 200, None),
+        ({}, 401, "missing_api_key"),
+        ({"authorization": "Bearer nope"}, 401, "invalid_api_key"),
+    ],
+    ids=["jwt-research", "jwt-support", "api-key", "nothing", "bad-key"],
+)
+def test_jwt_claims_from_envoy_make_the_principal(jwt_route, headers, status, code) -> None:
+    # In Envoy, jwt_authn validates the token and sets x-aipol-jwt-*; the harness
+    # has no jwt_authn, so the test plays its part by sending those headers.
+    r = jwt_route.request("POST", CHAT, headers={"content-type": "application/json", **headers},
+                          body={"model": "gpt-4o", "messages": [{"role": "user", "content": "x"}]})
+    assert r.status == status
+    if code:
+        assert r.json()["error"]["code"] == code
+    else:
+        assert r.route == "gpt4o"
+        principal = headers.get("x-aipol-jwt-principal", "alice")
+        assert r.filter_state["wasm.aipol_principal"] == principal.encode()

@@ -2,6 +2,7 @@
  * and recompile. Decisions are straight-line code over static data; the
  * runtime library (filters/) provides every function called here. */
 #include "policy.h"
+#include "jwt.h"
 
 const char aipol_policy_name[] = "routing";
 const uint32_t aipol_policy_max_body = 524288u;
@@ -87,14 +88,18 @@ int aipol_policy_route_needs_body(int route) {
 /* ---- r0: /v1/chat/completions ---- */
 
 static int r0_request_headers(aipol_stream *s) {
-  switch (aipol_auth_api_key(s)) {
-    case AIPOL_AUTH_OK: break;
-    case AIPOL_AUTH_MISSING:
-      return aipol_send_error(s, 401, "invalid_request_error", "missing_api_key",
-                              (const uint8_t *)"You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).", 147u);
-    default:
-      return aipol_send_error(s, 401, "invalid_request_error", "invalid_api_key",
-                              (const uint8_t *)"Incorrect API key provided.", 27u);
+  {
+    int auth = AIPOL_AUTH_MISSING;
+    auth = aipol_auth_api_key(s);
+    switch (auth) {
+      case AIPOL_AUTH_OK: break;
+      case AIPOL_AUTH_MISSING:
+        return aipol_send_error(s, 401, "invalid_request_error", "missing_api_key",
+                                (const uint8_t *)"You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).", 147u);
+      default:
+        return aipol_send_error(s, 401, "invalid_request_error", "invalid_api_key",
+                                (const uint8_t *)"Incorrect API key provided.", 27u);
+    }
   }
   if (s->principal) {
     aipol_set_state("aipol_principal", 15u, s->principal->name);

@@ -205,6 +205,58 @@ class CGenerator:
         lines += ["  (void)p;", "  if (!allowed) return gen_forbidden(s, backend);", "}"]
         return lines
 
+    def check_params_c(self, route: lo.LoweredRoute, op: lo.CheckParams) -> list[str]:
+        field = {"team": "team", "principal": "name", "tier": "tier"}
+        lines = ["if (req) {"]
+        for rule in op.rules:
+            lines.append(f"  /* {self.comment(rule.describe())} (line {rule.line}) */")
+            cond = "1"
+            if rule.scope_kind:
+                f = field[rule.scope_kind]
+                who = " || ".join(
+                    f"aipol_bytes_eq(s->principal->{f}.ptr, s->principal->{f}.len, {str_args(n)})"
+                    for n in rule.scope_names
+                )
+                cond = f"s->principal && ({who})"
+            msg = f"The request breaks `{rule.describe()}` (policy line {rule.line})."
+            refuse = (
+                'return aipol_send_error(s, 403, "permission_error", "param_not_allowed", '
+                f"{bytes_args(msg)});"
+            )
+            lines.append(f"  if ({cond}) {{")
+            lines += [INDENT * 2 + x for x in self._param_test(rule, refuse)]
+            lines.append("  }")
+        lines.append("}")
+        return lines
+
+    @staticmethod
+    def _param_test(rule, refuse: str) -> list[str]:
+        """C statements that run `refuse` when `rule` is broken."""
+        if rule.name == "stream":
+            return [f"if (req->has_stream && req->stream) {refuse}"]
+        if rule.name in ("max_tokens", "max_completion_tokens"):
+            if rule.op == "deny":
+                return [f"if (req->has_max_tokens) {refuse}"]
+            bound = repr(float(rule.value))
+            return [f"if (req->has_max_tokens && !((double)req->max_tokens {rule.op} {bound})) "
+                    f"{refuse}"]
+        lookup = f"const aipol_field *f = aipol_chat_field(req, {str_args(rule.name)});"
+        # Past 32 top-level members the field may be there unseen: refuse.
+        unknown = f"if (!f && req->fields_overflow) {refuse}"
+        if rule.op == "deny":
+            return ["{", f"  {lookup}", f"  {unknown}",
+                    f"  if (f && req->body[f->start] != 'n') {refuse}", "}"]
+        bound = repr(float(rule.value))
+        return [
+            "{",
+            f"  {lookup}",
+            f"  {unknown}",
+            "  double v;",
+            "  if (f && req->body[f->start] != 'n' &&",
+            f"      (!aipol_field_number(req, f, &v) || !(v {rule.op} {bound}))) {refuse}",
+            "}",
+        ]
+
     def rewrite_model_c(self, route: lo.LoweredRoute, op: lo.RewriteModel) -> list[str]:
         cases = [(i, model) for i, model in enumerate(op.models) if model is not None]
         if not cases:

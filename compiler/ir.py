@@ -186,6 +186,15 @@ class ParamRule(Node):
     value: Decimal | None = None
     scope_kind: Literal["team", "tier", "principal"] | None = None
     scope_names: tuple[str, ...] = ()
+    line: int = 0  # where the rule is written: named in the 403
+
+    def describe(self) -> str:
+        text = f"param {self.name} {self.op}"
+        if self.value is not None:
+            text += f" {self.value.normalize():f}"
+        if self.scope_kind:
+            text += f" for {self.scope_kind} {', '.join(self.scope_names)}"
+        return text
 
 
 class Route(Node):

@@ -98,6 +98,13 @@ class Authorize(Op):
 
 
 @dataclass(frozen=True)
+class CheckParams(Op):
+    """`param` rules: a request field outside its bound is refused (403)."""
+
+    rules: tuple[ir.ParamRule, ...]
+
+
+@dataclass(frozen=True)
 class RewriteModel(Op):
     """Set `model` to the chosen backend's model name where it differs."""
 
@@ -202,6 +209,8 @@ def _lower_route(
                 )
             )
         )
+    if route.params:
+        body_ops.append(CheckParams(route.params))
     body_ops.append(RewriteModel(tuple(b.model for b in policy.backends)))
     # The runtime puts each prepended message first, so prepends are emitted
     # last-to-first: the messages then appear in the order the policy wrote them.

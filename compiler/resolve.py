@@ -30,7 +30,7 @@ DEFAULT_CHAT_PATH = "/v1/chat/completions"
 # Statements the parser knows but the code generator does not enforce yet:
 # refused, so that a policy never looks enforced when it is not.
 NOT_YET_COMPILED = (
-    ast.Dlp, ast.PromptGuard, ast.DenyWords, ast.Param,
+    ast.Dlp, ast.PromptGuard, ast.DenyWords,
 )
 
 

@@ -159,7 +159,7 @@ def _param(
                       n.span, expected=known)
     return ir.ParamRule(
         name=name, op=stmt.op, value=stmt.value, scope_kind=stmt.scope_kind,
-        scope_names=scope_names,
+        scope_names=scope_names, line=stmt.span.line,
     )
 
 

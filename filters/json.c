@@ -617,6 +617,93 @@ static int scan_max_tokens(scanner *sc, aipol_chat_request *out, const char *nam
   return skip_value(sc);
 }
 
+/* Skips one top-level member's value and remembers where it is, so policy
+ * rules (`param temperature <= 1`, `param tools deny`) can look at it. A
+ * repeated key is refused like the decoded ones: filter and upstream must
+ * not read different copies. */
+static int record_field(scanner *sc, aipol_chat_request *out, const uint8_t *k, uint32_t klen) {
+  uint32_t start = sc->pos;
+  if (!skip_value(sc)) return 0;
+  if (klen > sizeof(out->fields[0].name)) {
+    out->fields_overflow = 1;
+    return 1;
+  }
+  for (uint32_t i = 0; i < out->field_count; i++) {
+    const aipol_field *f = &out->fields[i];
+    if (f->name_len == klen && memcmp(f->name, k, klen) == 0) {
+      bad_field(sc, "(a repeated key)");
+      return 1;
+    }
+  }
+  if (out->field_count == AIPOL_MAX_FIELDS) {
+    out->fields_overflow = 1;
+    return 1;
+  }
+  aipol_field *f = &out->fields[out->field_count++];
+  memcpy(f->name, k, klen);
+  f->name_len = klen;
+  f->start = start;
+  f->end = sc->pos;
+  return 1;
+}
+
+const aipol_field *aipol_chat_field(const aipol_chat_request *req, const char *name,
+                                    uint32_t len) {
+  for (uint32_t i = 0; i < req->field_count; i++) {
+    const aipol_field *f = &req->fields[i];
+    if (f->name_len == len && memcmp(f->name, name, len) == 0) return f;
+  }
+  return 0;
+}
+
+int aipol_field_number(const aipol_chat_request *req, const aipol_field *f, double *out) {
+  const uint8_t *p = req->body + f->start;
+  uint32_t n = f->end - f->start, i = 0;
+  int neg = 0;
+  double v = 0;
+  int exp10 = 0;
+  if (i < n && p[i] == '-') {
+    neg = 1;
+    i++;
+  }
+  if (i >= n || p[i] < '0' || p[i] > '9') return 0; /* not a number token */
+  int digits = 0;
+  for (; i < n && p[i] >= '0' && p[i] <= '9'; i++) {
+    if (digits < 19) {
+      v = v * 10 + (p[i] - '0');
+      if (v) digits++;
+    } else {
+      exp10++;
+    }
+  }
+  if (i < n && p[i] == '.') {
+    for (i++; i < n && p[i] >= '0' && p[i] <= '9'; i++) {
+      if (digits < 19) {
+        v = v * 10 + (p[i] - '0');
+        exp10--;
+        if (v) digits++;
+      }
+    }
+  }
+  if (i < n && (p[i] == 'e' || p[i] == 'E')) {
+    int eneg = 0, e = 0;
+    i++;
+    if (i < n && (p[i] == '+' || p[i] == '-')) eneg = p[i++] == '-';
+    for (; i < n && p[i] >= '0' && p[i] <= '9'; i++)
+      if (e < 100000) e = e * 10 + (p[i] - '0');
+    exp10 += eneg ? -e : e;
+  }
+  /* Scale by powers of ten; exact for the short decimals requests carry. */
+  if (exp10 > 400) v = v ? 1e308 * 10 : 0;
+  else if (exp10 < -400) v = 0;
+  else {
+    for (; exp10 > 0; exp10--) v *= 10;
+    for (; exp10 < 0; exp10++) v /= 10;
+  }
+  *out = neg ? -v : v;
+  return 1;
+}
+
 static int scan_root(scanner *sc, aipol_chat_request *out) {
   out->root_open = sc->pos;
   if (!open_container(sc)) return 0;
@@ -639,7 +726,9 @@ static int scan_root(scanner *sc, aipol_chat_request *out) {
       seen |= bit;
       int c = peek(sc);
       int ok;
-      if (bit == 0 || dup) {
+      if (bit == 0 && !dup) {
+        ok = record_field(sc, out, k, klen);
+      } else if (dup) {
         ok = skip_value(sc);
       } else if (bit == SEEN_MODEL) {
         if (c == '"') {

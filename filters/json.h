@@ -25,6 +25,15 @@ typedef struct {
   uint32_t start, end;     /* byte range of the message object in the body */
 } aipol_message;
 
+/* A top-level member of the request other than the ones decoded above
+ * (temperature, tools, top_p, ...): its key and the byte range of its value. */
+#define AIPOL_MAX_FIELDS 32
+typedef struct {
+  uint8_t name[24];
+  uint32_t name_len;
+  uint32_t start, end; /* value token(s): body[start] tells the type ('"', '{', 't', ...) */
+} aipol_field;
+
 typedef struct {
   const uint8_t *body;
   uint32_t body_len;
@@ -46,7 +55,17 @@ typedef struct {
   /* On AIPOL_JSON_BAD_FIELD: the offending field, e.g. "messages[].role"
    * (static string; added for the 400 message). */
   const char *error_field;
+  /* Other top-level members, in body order; fields_overflow is set when
+   * there were more than AIPOL_MAX_FIELDS (or a key longer than 24 bytes). */
+  uint32_t field_count, fields_overflow;
+  aipol_field fields[AIPOL_MAX_FIELDS];
 } aipol_chat_request;
+
+/* The top-level member `name` (not model/messages/stream/max_tokens), or NULL. */
+const aipol_field *aipol_chat_field(const aipol_chat_request *req, const char *name, uint32_t len);
+
+/* 1 and the value in *out if the member is a JSON number, else 0. */
+int aipol_field_number(const aipol_chat_request *req, const aipol_field *f, double *out);
 
 /* Parses `body` as a chat request. On success fills `out` (decoded strings are
  * allocated with aipol_malloc and released by aipol_chat_free). Validates the

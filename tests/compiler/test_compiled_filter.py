@@ -256,3 +256,57 @@ def test_jwt_claims_from_envoy_make_the_principal(jwt_route, headers, status, co
         assert r.route == "gpt4o"
         principal = headers.get("x-aipol-jwt-principal", "alice")
         assert r.filter_state["wasm.aipol_principal"] == principal.encode()
+
+
+@pytest.fixture(scope="module")
+def params_route(tmp_path_factory) -> Harness:
+    cases = Path(__file__).parent / "cases"
+    policy = pipeline.check_file(cases / "params.aipol")
+    wasm = pipeline.build_wasm(pipeline.generate_c(policy), tmp_path_factory.mktemp("params"))
+    return Harness.load(wasm, plugin_config=plugin_config.render_plugin_config(policy).encode())
+
+
+BOB = "sk-aipol-demo-bob"  # team research, tier free
+
+
+@pytest.mark.parametrize(
+    ("key", "extra", "broken"),
+    [
+        (ALICE, {"max_tokens": 1000, "temperature": 1, "top_p": 0.5}, None),
+        (ALICE, {"max_tokens": 1001}, "param max_tokens <= 1000"),
+        (ALICE, {"max_completion_tokens": 5000}, "param max_tokens <= 1000"),
+        (BOB, {"max_tokens": 201}, "param max_tokens <= 200 for tier free"),
+        (ALICE, {"max_tokens": 201}, None),
+        (ALICE, {"temperature": 1.0001}, "param temperature <= 1"),
+        (ALICE, {"temperature": "hot"}, "param temperature <= 1"),
+        (ALICE, {"temperature": None}, None),
+        (ALICE, {"temperature": 1e-3}, None),
+        (ALICE, {"top_p": 0}, "param top_p > 0"),
+        (ALICE, {"tools": [{"type": "function"}]}, "param tools deny"),
+        (ALICE, {"tools": None}, None),
+        (CAROL, {"stream": True}, "param stream deny for team support"),
+        (CAROL, {"stream": False}, None),
+        (ALICE, {"stream": True}, None),
+    ],
+    ids=["within", "max-tokens", "max-completion-tokens", "free-tier", "enterprise-tier",
+         "temperature", "temperature-not-a-number", "temperature-null", "exponent", "top-p",
+         "tools", "tools-null", "support-stream", "support-no-stream", "research-stream"],
+)
+def test_param_rules(params_route, key, extra, broken) -> None:
+    body = {"model": "gpt-4o", "messages": [{"role": "user", "content": "x"}], **extra}
+    r = params_route.request("POST", CHAT, headers={"authorization": f"Bearer {key}"}, body=body)
+    if broken is None:
+        assert r.status == 200, r.body
+        assert r.upstream_json() == body
+    else:
+        assert r.status == 403 and not r.reached_upstream
+        err = error_of(r)
+        assert err["code"] == "param_not_allowed"
+        assert f"`{broken}`" in err["message"]
+
+
+def test_param_rules_see_through_a_repeated_key(params_route) -> None:
+    body = b'{"model":"gpt-4o","messages":[],"temperature":0.5,"temperature":9}'
+    r = params_route.request("POST", CHAT, headers={"authorization": f"Bearer {ALICE}",
+                                                    "content-type": "application/json"}, body=body)
+    assert r.status == 400 and error_of(r)["code"] == "invalid_request"

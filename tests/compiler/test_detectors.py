@@ -123,7 +123,7 @@ def subset_problems(p: str) -> list[str]:
             continue
         if c == "(":
             if p.startswith("(?", i) and not p.startswith("(?:", i):
-                bad.append(f"group syntax {p[i:i + 3]!r} at {i}")
+                bad.append(f"group syntax {p[i : i + 3]!r} at {i}")
             depth += 1
         elif c == ")":
             depth -= 1
@@ -318,8 +318,17 @@ def test_scan_examples() -> None:
         (b"-----BEGIN KEY-----\\nABCDEF\\n-----END", b"-----***** ***-----\\n*****F\\n-----END"),
         (b"caf\\u00e9 ok12", b"********* ok12"),
     ],
-    ids=["card", "card-dashes", "email", "ssn", "short", "empty", "utf8", "json-escapes",
-         "json-unicode"],
+    ids=[
+        "card",
+        "card-dashes",
+        "email",
+        "ssn",
+        "short",
+        "empty",
+        "utf8",
+        "json-escapes",
+        "json-unicode",
+    ],
 )
 def test_mask_reference(value: bytes, masked: bytes) -> None:
     assert D.mask_keep_last4(value) == masked

@@ -32,11 +32,18 @@ class _Obj(dict):
     """A JSON object that remembers which keys were repeated."""
 
     dups: set[str]
+    keys: list[str]  # every key in document order, repeats included
+
+
+def _utf8(text: str) -> bytes:
+    """The bytes the filter decodes `text` to (a lone surrogate becomes U+FFFD)."""
+    return "".join("\ufffd" if 0xD800 <= ord(c) <= 0xDFFF else c for c in text).encode()
 
 
 def _pairs(pairs: list[tuple[str, object]]) -> _Obj:
     o = _Obj()
     o.dups = set()
+    o.keys = [k for k, _ in pairs]
     for k, v in pairs:
         if k in o:
             o.dups.add(k)
@@ -142,8 +149,19 @@ def parse_chat(data: bytes) -> Chat:
     if not isinstance(doc, dict):
         return Chat(NOT_OBJECT)
     bad = Chat(BAD_FIELD)
-    if doc.dups & {"model", "messages", "stream", "max_tokens", "max_completion_tokens"}:
+    decoded = {"model", "messages", "stream", "max_tokens", "max_completion_tokens"}
+    if doc.dups & decoded:
         return bad
+    # Other top-level keys are recorded (at most 32, keys of at most 24 bytes);
+    # a repeat of a recorded key is refused too.
+    recorded: list[str] = []
+    for k in doc.keys:
+        if k in decoded or len(_utf8(k)) > 24:
+            continue
+        if k in recorded:
+            return bad
+        if len(recorded) < 32:
+            recorded.append(k)
     out = Chat(OK)
     if "model" in doc:
         if not isinstance(doc["model"], str):

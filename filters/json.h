@@ -25,6 +25,21 @@ typedef struct {
   uint32_t start, end;     /* byte range of the message object in the body */
 } aipol_message;
 
+/* A JSON string token of the body that holds message text: a string
+ * `content`, or the `text` of a text part. Recorded for EVERY message (not
+ * only the first AIPOL_MAX_MESSAGES), so that scanners (DLP, prompt guard,
+ * deny lists) see all text and can rewrite it in place. */
+#define AIPOL_ROLE_OTHER 0
+#define AIPOL_ROLE_USER 1
+#define AIPOL_ROLE_TOOL 2
+#define AIPOL_ROLE_SYSTEM 3
+#define AIPOL_ROLE_ASSISTANT 4
+typedef struct {
+  uint32_t message;  /* index in "messages" */
+  uint32_t role;     /* AIPOL_ROLE_* of that message */
+  uint32_t start, end; /* the string token, quotes included */
+} aipol_text;
+
 /* A top-level member of the request other than the ones decoded above
  * (temperature, tools, top_p, ...): its key and the byte range of its value. */
 #define AIPOL_MAX_FIELDS 32
@@ -59,7 +74,14 @@ typedef struct {
    * there were more than AIPOL_MAX_FIELDS (or a key longer than 24 bytes). */
   uint32_t field_count, fields_overflow;
   aipol_field fields[AIPOL_MAX_FIELDS];
+  aipol_text *texts; /* body order; freed by aipol_chat_free */
+  uint32_t text_count;
 } aipol_chat_request;
+
+/* Decodes the string token [t->start, t->end) of req->body into a new block
+ * (aipol_malloc; *len gets its length). NULL on allocation failure; an empty
+ * string gives a non-NULL block of length 0. */
+uint8_t *aipol_text_decode(const aipol_chat_request *req, const aipol_text *t, uint32_t *len);
 
 /* The top-level member `name` (not model/messages/stream/max_tokens), or NULL. */
 const aipol_field *aipol_chat_field(const aipol_chat_request *req, const char *name, uint32_t len);

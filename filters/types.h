@@ -40,7 +40,7 @@ typedef struct {
   uint32_t tag;   /* runtime bookkeeping: which helper queued it (json.c) */
 } aipol_edit;
 
-#define AIPOL_MAX_EDITS 8
+#define AIPOL_MAX_EDITS 64
 
 typedef struct aipol_stream {
   uint32_t context_id;

@@ -8,7 +8,10 @@ as the first and/or last token of a pattern; no `.`, lookaround,
 backreferences or anchors). The same strings compile with Python's `re`
 (as bytes patterns), which the tests and `scan` below use.
 
-Matching semantics (what `scan` implements and the DFA runtime follows):
+Matching semantics (what the reference `scan` implements; the DFA runner in
+compiler/regex reports, per pattern, the leftmost-longest candidate, so the
+validator fallback of the last point is the DLP layer's job -- one corpus
+entry depends on it, see tests/compiler/test_detectors.py):
 
 * the patterns of one detector form one alternation, matched
   leftmost-longest;
@@ -49,6 +52,7 @@ VALIDATOR_IDS: Mapping[str, int] = MappingProxyType(
         "ipv4_octets": 4,
         "ipv6_groups": 5,
         "phone_digits": 6,
+        "card_luhn": 7,
     }
 )
 
@@ -113,44 +117,14 @@ class Detector:
 
 # --- pattern building blocks -------------------------------------------------
 
-# Credit cards: the first four digits of each brand (IIN ranges).
-_VISA = r"4\d{3}"
-_MASTERCARD = r"5[1-5]\d{2}|222[1-9]|22[3-9]\d|2[3-6]\d{2}|27[01]\d|2720"
-_AMEX = r"3[47]\d{2}"
-_DISCOVER = r"6011|64[4-9]\d|65\d{2}"
-_JCB = r"352[89]|35[3-8]\d"
-_DINERS = r"30[0-59]\d|3[689]\d{2}"
-_UNIONPAY = r"62\d{2}"
-
-
-def _any(*alts: str) -> str:
-    return "(?:" + "|".join(alts) + ")"
-
-
-def _grouped(prefix: str, groups: tuple[int, ...]) -> str:
-    """`prefix` (the first four digits) then the remaining digit groups,
-    written either without separators or with all-spaces or all-dashes."""
-    plain = r"\d{%d}" % (sum(groups) - 4)
-    forms = [plain]
-    for sep in (" ", "-"):
-        forms.append("".join(sep + r"\d{%d}" % g for g in groups[1:]))
-    return r"\b" + _any(prefix) + _any(*forms) + r"\b"
-
-
+# Credit cards: the regex gives the shape only -- 13-19 digits starting with
+# 2-6, plain, or 4-4-4-4(-3) / 4-6-5 / 4-6-4 groups with one kind of
+# separator -- and the card_luhn validator checks the brand's IIN prefix and
+# length (CARD_BRANDS) and the Luhn sum. Brand prefixes in the regex would
+# multiply the DFA (7413 scanner states against 271).
 _CARD_PATTERNS = (
-    # 16 digits, 4-4-4-4: Visa, Mastercard, Discover, JCB, Diners 36/38/39, UnionPay.
-    _grouped("|".join((_VISA, _MASTERCARD, _DISCOVER, _JCB, r"3[689]\d{2}", _UNIONPAY)),
-             (4, 4, 4, 4)),
-    # 19 digits, 4-4-4-4-3: Visa, Discover, JCB, UnionPay.
-    _grouped("|".join((_VISA, _DISCOVER, _JCB, _UNIONPAY)), (4, 4, 4, 4, 3)),
-    # 17 and 18 digits (ungrouped only): Discover, JCB, UnionPay.
-    r"\b" + _any(_DISCOVER, _JCB, _UNIONPAY) + r"\d{13,14}\b",
-    # Amex, 15 digits, 4-6-5.
-    _grouped(_AMEX, (4, 6, 5)),
-    # Diners Club International, 14 digits, 4-6-4.
-    _grouped(_DINERS, (4, 6, 4)),
-    # Visa, 13 digits (ungrouped only).
-    r"\b4\d{12}\b",
+    r"\b[2-6]\d{3}(?:\d{9,15}|(?: \d{4}){3}(?: \d{3})?|(?:-\d{4}){3}(?:-\d{3})?"
+    r"| \d{6} \d{4,5}|-\d{6}-\d{4,5})\b",
 )
 
 _PHONE_PATTERNS = (
@@ -206,42 +180,114 @@ _API_KEY_PATTERNS = (
 )
 
 
-def _d(name: str, label: str, patterns: tuple[str, ...], validator: str | None, max_len: int,
-       description: str, flags: str = "") -> Detector:
-    return Detector(name, label, patterns, flags, validator, max_len, description)
-
-
 _ALL = (
-    _d("email", "EMAIL",
-       (r"\b[A-Za-z0-9][A-Za-z0-9._%+-]*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,24}\b",),
-       None, 254, "E-mail address (local@domain.tld)."),
-    _d("phone", "PHONE", _PHONE_PATTERNS, "phone_digits", 39,
-       "Phone number: E.164 with +, and US, UK, DE, FR national formats (8-15 digits)."),
-    _d("credit_card", "CREDIT_CARD", _CARD_PATTERNS, "luhn", 23,
-       "Payment card number (Visa, Mastercard, Amex, Discover, JCB, Diners, UnionPay), "
-       "plain or grouped by spaces or dashes, Luhn-checked."),
-    _d("us_ssn", "US_SSN", (r"\b\d{3}(?:-\d{2}-| \d{2} )\d{4}\b",), "us_ssn", 11,
-       "US Social Security number AAA-GG-SSSS (or spaces); impossible areas/groups/serials "
-       "rejected."),
-    _d("iban", "IBAN", _IBAN_PATTERNS, "iban_mod97", 43,
-       "IBAN, compact or in groups of four; country length and mod-97 checked."),
-    _d("ipv4", "IPV4", (r"\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\b",), "ipv4_octets", 15,
-       "IPv4 address in dotted decimal (octets <= 255, no leading zeros)."),
-    _d("ipv6", "IPV6", (r"\b[0-9a-f]{1,4}(?:::?[0-9a-f]{1,4}){2,7}\b",), "ipv6_groups", 46,
-       "IPv6 address, full or `::`-compressed, at least three groups written "
-       "(not `::1`, `fe80::1`, or forms starting/ending with `::`).", flags="i"),
-    _d("aws_access_key", "AWS_ACCESS_KEY", (r"\b(?:" + _AWS_PREFIXES + r")[A-Z0-9]{16}\b",),
-       None, 20, "AWS access key id (AKIA..., ASIA..., ...)."),
-    _d("private_key", "PRIVATE_KEY",
-       (_PEM_BEGIN + _PEM_BODY + _PEM_END, _PEM_BEGIN + _PEM_BODY), None, 8192,
-       "PEM private key block (BEGIN ... PRIVATE KEY through END, or to the end of the "
-       "base64 body if truncated), up to 8 KiB."),
-    _d("jwt", "JWT",
-       (r"\beyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*",),
-       None, 4096, "JSON Web Token: three base64url segments, header starting eyJ."),
-    _d("api_key", "API_KEY", _API_KEY_PATTERNS, None, 256,
-       "API secret: OpenAI sk-/sk-proj-, Anthropic sk-ant-, GitHub ghp_/gho_/ghu_/ghs_/ghr_/"
-       "github_pat_, Slack xox?-, Google AIza, Stripe sk_/rk_."),
+    Detector(
+        name="email",
+        label="EMAIL",
+        patterns=(
+            r"\b[A-Za-z0-9][A-Za-z0-9._%+-]*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,24}\b",
+        ),
+        flags="",
+        validator=None,
+        max_len=254,
+        description="E-mail address (local@domain.tld).",
+    ),
+    Detector(
+        name="phone",
+        label="PHONE",
+        patterns=_PHONE_PATTERNS,
+        flags="",
+        validator="phone_digits",
+        max_len=39,
+        description="Phone number: E.164 with +, and US, UK, DE, FR national formats "
+        "(8-15 digits).",
+    ),
+    Detector(
+        name="credit_card",
+        label="CREDIT_CARD",
+        patterns=_CARD_PATTERNS,
+        flags="",
+        validator="card_luhn",
+        max_len=23,
+        description="Payment card number (Visa, Mastercard, Amex, Discover, JCB, Diners, "
+        "UnionPay), plain or grouped by spaces or dashes; brand prefix, length and Luhn checked.",
+    ),
+    Detector(
+        name="us_ssn",
+        label="US_SSN",
+        patterns=(r"\b\d{3}(?:-\d{2}-| \d{2} )\d{4}\b",),
+        flags="",
+        validator="us_ssn",
+        max_len=11,
+        description="US Social Security number AAA-GG-SSSS (or spaces); impossible "
+        "areas/groups/serials rejected.",
+    ),
+    Detector(
+        name="iban",
+        label="IBAN",
+        patterns=_IBAN_PATTERNS,
+        flags="",
+        validator="iban_mod97",
+        max_len=43,
+        description="IBAN, compact or in groups of four; country length and mod-97 checked.",
+    ),
+    Detector(
+        name="ipv4",
+        label="IPV4",
+        patterns=(r"\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\b",),
+        flags="",
+        validator="ipv4_octets",
+        max_len=15,
+        description="IPv4 address in dotted decimal (octets <= 255, no leading zeros).",
+    ),
+    Detector(
+        name="ipv6",
+        label="IPV6",
+        patterns=(r"\b[0-9a-f]{1,4}(?:::?[0-9a-f]{1,4}){2,7}\b",),
+        flags="i",
+        validator="ipv6_groups",
+        max_len=46,
+        description="IPv6 address, full or `::`-compressed, at least three groups written "
+        "(not `::1`, `fe80::1`, or forms starting/ending with `::`).",
+    ),
+    Detector(
+        name="aws_access_key",
+        label="AWS_ACCESS_KEY",
+        patterns=(r"\b(?:" + _AWS_PREFIXES + r")[A-Z0-9]{16}\b",),
+        flags="",
+        validator=None,
+        max_len=20,
+        description="AWS access key id (AKIA..., ASIA..., ...).",
+    ),
+    Detector(
+        name="private_key",
+        label="PRIVATE_KEY",
+        patterns=(_PEM_BEGIN + _PEM_BODY + _PEM_END, _PEM_BEGIN + _PEM_BODY),
+        flags="",
+        validator=None,
+        max_len=8192,
+        description="PEM private key block (BEGIN ... PRIVATE KEY through END, or to the end "
+        "of the base64 body if truncated), up to 8 KiB.",
+    ),
+    Detector(
+        name="jwt",
+        label="JWT",
+        patterns=(r"\beyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*",),
+        flags="",
+        validator=None,
+        max_len=4096,
+        description="JSON Web Token: three base64url segments, header starting eyJ.",
+    ),
+    Detector(
+        name="api_key",
+        label="API_KEY",
+        patterns=_API_KEY_PATTERNS,
+        flags="",
+        validator=None,
+        max_len=256,
+        description="API secret: OpenAI sk-/sk-proj-, Anthropic sk-ant-, GitHub "
+        "ghp_/gho_/ghu_/ghs_/ghr_/github_pat_, Slack xox?-, Google AIza, Stripe sk_/rk_.",
+    ),
 )
 
 DETECTORS: Mapping[str, Detector] = MappingProxyType({d.name: d for d in _ALL})
@@ -297,6 +343,37 @@ def luhn(s: bytes) -> bool:
             v = v * 2 - 9 if v > 4 else v * 2
         total += v
     return total % 10 == 0
+
+
+# Card brands: (name, IIN prefix ranges (lo, hi) compared on as many leading
+# digits as lo has, allowed total lengths). filters/validate.c has the same
+# table.
+CARD_BRANDS: tuple[tuple[str, tuple[tuple[int, int], ...], frozenset[int]], ...] = (
+    ("visa", ((4, 4),), frozenset({13, 16, 19})),
+    ("mastercard", ((51, 55), (2221, 2720)), frozenset({16})),
+    ("amex", ((34, 34), (37, 37)), frozenset({15})),
+    ("discover", ((6011, 6011), (644, 649), (65, 65)), frozenset(range(16, 20))),
+    ("jcb", ((3528, 3589),), frozenset(range(16, 20))),
+    ("diners", ((300, 305), (3095, 3095), (36, 36), (38, 39)), frozenset({14, *range(16, 20)})),
+    ("unionpay", ((62, 62),), frozenset(range(16, 20))),
+)
+
+
+def card_brand(digits: bytes) -> str | None:
+    """The brand whose IIN range and length fit `digits` (digits only)."""
+    for name, ranges, lengths in CARD_BRANDS:
+        if len(digits) in lengths:
+            for lo, hi in ranges:
+                if lo <= int(digits[: len(str(lo))]) <= hi:
+                    return name
+    return None
+
+
+def card_luhn(s: bytes) -> bool:
+    """A payment card number: digits with optional spaces/dashes, a known
+    brand's IIN prefix and length (CARD_BRANDS), and a valid Luhn sum."""
+    d = _strip(s, b" -")
+    return d is not None and card_brand(d) is not None and luhn(d)
 
 
 def iban_mod97(s: bytes) -> bool:
@@ -374,6 +451,7 @@ VALIDATORS: Mapping[str, Callable[[bytes], bool]] = MappingProxyType({
     "ipv4_octets": ipv4_octets,
     "ipv6_groups": ipv6_groups,
     "phone_digits": phone_digits,
+    "card_luhn": card_luhn,
 })  # fmt: skip
 
 

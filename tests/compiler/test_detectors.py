@@ -85,7 +85,8 @@ def test_validator_ids() -> None:
     assert set(ids) == set(D.VALIDATORS)
     assert D.validator_id(None) == 0
     used = {d.validator for d in D.DETECTORS.values()} - {None}
-    assert used == set(ids) - {"none"}
+    # luhn alone is a building block (card_luhn = brand table + luhn).
+    assert used == set(ids) - {"none", "luhn"}
 
 
 # --- the regex subset ---------------------------------------------------------
@@ -340,3 +341,34 @@ def test_hash_token_reference() -> None:
     assert tok == D.hash_token(b"EMAIL", b"k", b"john@example.com")
     assert tok != D.hash_token(b"EMAIL", b"k2", b"john@example.com")
     assert tok != D.hash_token(b"EMAIL", b"k", b"jane@example.com")
+
+
+# --- against the DFA compiler (compiler/regex) --------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_NAMES))
+def test_corpus_through_dfa(name: str) -> None:
+    """The patterns compile to DFAs whose raw matches contain every expected
+    positive span (a fallback-dependent one as its longer candidate), and no
+    negative has a match the validator accepts."""
+    rx = pytest.importorskip("aipol.compiler.regex")
+    det = D.get(name)
+    ds = rx.compile_set(
+        [rx.Pattern(p, det.ignore_case, f"{name}[{k}]") for k, p in enumerate(det.patterns)]
+    )
+    for k, p in enumerate(det.patterns):
+        w = sre_parse.parse(p, det.re_flags).getwidth()[1]
+        assert ds.patterns[k].max_len == (None if w >= UNBOUNDED_WIDTH else w)
+    c = corpus(name)
+    for text, expected in c["positive"]:
+        data = text.encode()
+        start = data.index(expected.encode())
+        spans = {(s, e) for _, s, e in rx.find(ds, data)}
+        if (name, text) in FALLBACK_DEPENDENT:
+            assert any(s == start and e > start + len(expected.encode()) for s, e in spans)
+        else:
+            assert (start, start + len(expected.encode())) in spans, text
+    for text in c["negative"]:
+        data = text.encode()
+        hits = [data[s:e] for _, s, e in rx.find(ds, data) if D.validate(det.validator, data[s:e])]
+        assert hits == [], text

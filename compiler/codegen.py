@@ -14,6 +14,7 @@ from functools import cache
 
 import jinja2
 from aipol.compiler import lower as lo
+from aipol.compiler.regex import emit as regex_emit
 
 INDENT = "  "
 
@@ -256,6 +257,44 @@ class CGenerator:
             f"      (!aipol_field_number(req, f, &v) || !(v {rule.op} {bound}))) {refuse}",
             "}",
         ]
+
+    def scan_text_c(self, route: lo.LoweredRoute, op: lo.ScanText) -> list[str]:
+        return [f"if (aipol_dlp_request(s, req, &{op.name}_cfg) == AIPOL_STOP) return AIPOL_STOP;"]
+
+    def scan_tables(self) -> str:
+        """File-level static data of every ScanText op: the DFA set, one rule
+        per pattern, and the aipol_dlp that ties them together."""
+        from aipol.compiler import detectors, regex
+
+        actions = {"redact": 0, "mask": 1, "hash": 2, "block": 3, "log": 4}
+        out: list[str] = []
+        for route in self.policy.routes:
+            for op in route.body_ops:
+                if not isinstance(op, lo.ScanText):
+                    continue
+                patterns = [
+                    regex.Pattern(src, ignore_case=ic, name=rule.detector)
+                    for (src, ic), rule in zip(op.patterns, op.rules, strict=True)
+                ]
+                ds = regex.compile_set(patterns)
+                out.append(regex_emit.emit_c(ds, op.name))
+                rows = []
+                for rule in op.rules:
+                    rows.append(
+                        f"  {{{actions[rule.action]}u, {detectors.validator_id(rule.validator)}u, "
+                        f"{str_args(rule.detector)}, {str_args(rule.label)}, "
+                        f"{str_args(rule.metric)}, AIPOL_DLP_ALL_ROLES}},"
+                    )
+                out.append(
+                    f"static const aipol_dlp_rule {op.name}_rules[{len(op.rules)}] = {{\n"
+                    + "\n".join(rows)
+                    + "\n};\n"
+                )
+                out.append(
+                    f"static const aipol_dlp {op.name}_cfg = {{&{op.name}, {op.name}_rules, "
+                    f"{cstr(op.block_code)}}};\n"
+                )
+        return "\n".join(out)
 
     def rewrite_model_c(self, route: lo.LoweredRoute, op: lo.RewriteModel) -> list[str]:
         cases = [(i, model) for i, model in enumerate(op.models) if model is not None]

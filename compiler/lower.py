@@ -105,6 +105,28 @@ class CheckParams(Op):
 
 
 @dataclass(frozen=True)
+class ScanRule:
+    """What to do with a match of one pattern of a scan set."""
+
+    action: str  # redact | mask | hash | block | log
+    detector: str
+    label: str
+    validator: str | None
+    metric: str
+
+
+@dataclass(frozen=True)
+class ScanText(Op):
+    """Scan every message text of the request with one DFA set (`name`):
+    DLP detectors, or the phrases of deny lists (moderation)."""
+
+    name: str
+    patterns: tuple[tuple[str, bool], ...]  # (regex source, case-insensitive)
+    rules: tuple[ScanRule, ...]  # one per pattern
+    block_code: str
+
+
+@dataclass(frozen=True)
 class RewriteModel(Op):
     """Set `model` to the chosen backend's model name where it differs."""
 
@@ -211,6 +233,7 @@ def _lower_route(
         )
     if route.params:
         body_ops.append(CheckParams(route.params))
+    body_ops += _scans(route, policy)
     body_ops.append(RewriteModel(tuple(b.model for b in policy.backends)))
     # The runtime puts each prepended message first, so prepends are emitted
     # last-to-first: the messages then appear in the order the policy wrote them.
@@ -237,3 +260,50 @@ def _lower_route(
         body_ops=tuple(body_ops),
         response_ops=tuple(response_ops),
     )
+
+
+def phrase_pattern(words: tuple[str, ...]) -> str:
+    """One case-insensitive pattern for a deny list: whole words/phrases.
+    Every byte that is not a letter, digit or space is written as \\xHH, so
+    no phrase can inject regex syntax."""
+    def esc(word: str) -> str:
+        return "".join(
+            ch if ch.isascii() and (ch.isalnum() or ch == " ") else
+            "".join(f"\\x{b:02x}" for b in ch.encode())
+            for ch in word
+        )
+
+    return r"\b(?:" + "|".join(esc(w) for w in words) + r")\b"
+
+
+def _scans(route: ir.Route, policy: ir.Policy) -> list[Op]:
+    """ScanText ops for the request side of a route: DLP, then deny lists."""
+    ops: list[Op] = []
+    detectors = {d.name: d for d in policy.detectors}
+    patterns: list[tuple[str, bool]] = []
+    rules: list[ScanRule] = []
+    for rule in route.dlp:
+        if "request" not in rule.directions:
+            continue
+        d = detectors[rule.detector]
+        metric = f"aipol.dlp.{route.id}.{d.name}.{rule.action}"
+        for source in d.patterns:
+            patterns.append((source, d.case_insensitive))
+            rules.append(ScanRule(rule.action, d.name, d.label, d.validator, metric))
+    if patterns:
+        ops.append(ScanText(f"dlp_{route.id}", tuple(patterns), tuple(rules), "dlp_blocked"))
+    deny_patterns: list[tuple[str, bool]] = []
+    deny_rules: list[ScanRule] = []
+    for i, deny in enumerate(route.deny):
+        if "request" not in deny.directions:
+            continue
+        # Chunks keep each DFA small; a list of thousands of phrases becomes
+        # several patterns of one set.
+        for start in range(0, len(deny.words), 200):
+            deny_patterns.append((phrase_pattern(deny.words[start:start + 200]), True))
+            deny_rules.append(ScanRule("block", "deny words", "DENY", None,
+                                       f"aipol.deny.{route.id}.list{i}.block"))
+    if deny_patterns:
+        ops.append(ScanText(f"deny_{route.id}", tuple(deny_patterns), tuple(deny_rules),
+                            "content_blocked"))
+    return ops

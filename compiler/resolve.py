@@ -30,7 +30,7 @@ DEFAULT_CHAT_PATH = "/v1/chat/completions"
 # Statements the parser knows but the code generator does not enforce yet:
 # refused, so that a policy never looks enforced when it is not.
 NOT_YET_COMPILED = (
-    ast.Dlp, ast.PromptGuard, ast.DenyWords,
+    ast.PromptGuard,
 )
 
 
@@ -537,27 +537,40 @@ class Resolver:
 
         if name.value in self.detectors:
             return name.value
-        builtin = detectors.get(name.value)
+        builtin = detectors.DETECTORS.get(name.value)
         if builtin is None:
             self.error(
                 f"unknown detector `{name.value}`",
                 name.span,
-                expected=sorted({*detectors.names(), *self.detectors}),
+                expected=sorted({*detectors.DETECTORS, *self.detectors}),
             )
             return None
-        self.detectors[name.value] = builtin
+        self.detectors[name.value] = ir.Detector(
+            name=builtin.name,
+            label=builtin.label,
+            patterns=tuple(builtin.patterns),
+            case_insensitive=builtin.ignore_case,
+            validator=builtin.validator,
+            max_len=builtin.max_len,
+            builtin=True,
+        )
         return name.value
 
     def custom_pattern(self, stmt: ast.DlpPattern) -> str | None:
         from aipol.compiler import detectors, regex
 
         name = stmt.name.value
-        if detectors.get(name) is not None:
+        if name in detectors.DETECTORS:
             self.error(f"`{name}` is a built-in detector; choose another name", stmt.name.span)
             return None
         flags = stmt.regex.flags
+        if set(flags) - {"i"}:
+            self.error("only the `i` flag is supported for patterns", stmt.regex.span)
+            return None
         try:
-            regex.check(stmt.regex.pattern, case_insensitive="i" in flags)
+            compiled = regex.compile_set(
+                [regex.Pattern(stmt.regex.pattern, ignore_case="i" in flags, name=name)]
+            )
         except regex.RegexError as err:
             span = stmt.regex.span
             column = span.column + 1 + err.offset  # past the opening slash
@@ -569,7 +582,7 @@ class Resolver:
             label=name.upper(),
             patterns=(stmt.regex.pattern,),
             case_insensitive="i" in flags,
-            max_len=regex.max_length(stmt.regex.pattern),
+            max_len=compiled.patterns[0].max_len or 65536,
             builtin=False,
         )
         if name in self.detectors and self.detectors[name] != detector:

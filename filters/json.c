@@ -93,6 +93,9 @@ typedef struct {
   int err;         /* fatal: SYNTAX, TOO_DEEP, NO_MEMORY */
   int field_err;   /* deferred: BAD_FIELD */
   const char *field; /* the field of the first BAD_FIELD */
+  aipol_chat_request *req; /* where message text tokens are recorded */
+  uint32_t text_cap;
+  uint32_t msg_index;
 } scanner;
 
 /* A growable byte buffer (content parts are joined into one). */
@@ -158,6 +161,30 @@ static int hex4(const uint8_t *p, uint32_t *out) {
   return 1;
 }
 
+/* Length of the run of plain string bytes at p[0..n): printable ASCII other
+ * than '"' and '\\', which a string holds as they are. Eight bytes at a
+ * time (SWAR): chat content is mostly such runs, and the byte-by-byte loop
+ * below made the JSON parse the largest piece of the filter's own CPU. */
+static uint32_t plain_run(const uint8_t *p, uint32_t n) {
+  const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+  uint32_t i = 0;
+  while (i + 8 <= n) {
+    uint64_t x;
+    __builtin_memcpy(&x, p + i, 8); /* one i64.load: little-endian, may be unaligned */
+    /* The classic word tests (exact as a whole: nonzero iff some byte
+     * qualifies): a byte < 0x20, a zero byte in x ^ '"' or x ^ '\\', or a
+     * byte with its high bit set. */
+    uint64_t quote = x ^ (ones * '"'), slash = x ^ (ones * '\\');
+    uint64_t special = ((x - ones * 0x20) & ~x) | ((quote - ones) & ~quote) |
+                       ((slash - ones) & ~slash) | x;
+    special &= highs;
+    if (special) break;
+    i += 8;
+  }
+  while (i < n && p[i] >= 0x20 && p[i] < 0x80 && p[i] != '"' && p[i] != '\\') i++;
+  return i;
+}
+
 /* Scans a string at sc->pos (which is '"'). Decodes it into dst when dst is
  * not NULL, writing at most cap bytes; *dlen receives the full decoded
  * length either way. The decoded form is never longer than the raw form, so
@@ -173,6 +200,12 @@ static int scan_string(scanner *sc, uint8_t *dst, uint32_t cap, uint32_t *dlen) 
     out += (k);                                                     \
   } while (0)
   for (;;) {
+    uint32_t run = plain_run(p + i, n - i);
+    if (run) {
+      if (dst && out < cap) memcpy(dst + out, p + i, run < cap - out ? run : cap - out);
+      out += run;
+      i += run;
+    }
     if (i >= n) goto bad;
     uint8_t c = p[i];
     if (c == '"') break;
@@ -421,6 +454,28 @@ static int skip_value(scanner *sc) {
   }
 }
 
+/* Records the string token [start, end) as text of the current message. */
+static int record_text(scanner *sc, uint32_t start, uint32_t end) {
+  aipol_chat_request *r = sc->req;
+  if (!r) return 1;
+  if (r->text_count == sc->text_cap) {
+    uint32_t ncap = sc->text_cap ? sc->text_cap * 2 : 8;
+    aipol_text *nt = aipol_realloc(r->texts, ncap * sizeof(aipol_text));
+    if (!nt) {
+      fail(sc, AIPOL_JSON_NO_MEMORY);
+      return 0;
+    }
+    r->texts = nt;
+    sc->text_cap = ncap;
+  }
+  aipol_text *t = &r->texts[r->text_count++];
+  t->message = sc->msg_index;
+  t->role = AIPOL_ROLE_OTHER;
+  t->start = start;
+  t->end = end;
+  return 1;
+}
+
 /* One element of an array-of-parts content: an object; a part with
  * "type":"text" contributes its "text" (joined with "\n" by the caller). */
 static int scan_part(scanner *sc, buf *content, int keep, int *first) {
@@ -430,7 +485,7 @@ static int scan_part(scanner *sc, buf *content, int keep, int *first) {
   }
   if (!open_container(sc)) return 0;
   int seen_type = 0, seen_text = 0, is_text = 0, text_is_string = 0;
-  uint32_t text_pos = 0;
+  uint32_t text_pos = 0, text_end = 0;
   if (peek(sc) != '}') {
     for (;;) {
       uint8_t k[8];
@@ -452,6 +507,7 @@ static int scan_part(scanner *sc, buf *content, int keep, int *first) {
         text_is_string = peek(sc) == '"';
         text_pos = sc->pos;
         if (!skip_value(sc)) return 0;
+        text_end = sc->pos;
       } else if (!skip_value(sc)) {
         return 0;
       }
@@ -461,6 +517,7 @@ static int scan_part(scanner *sc, buf *content, int keep, int *first) {
     }
   }
   uint32_t end = sc->pos + 1;
+  if (is_text && seen_text && text_is_string && !record_text(sc, text_pos, text_end)) return 0;
   if (is_text) {
     if (!seen_text || !text_is_string) {
       bad_field(sc, "messages[].content[].text");
@@ -486,7 +543,8 @@ static int scan_message(scanner *sc, aipol_message *m) {
     bad_field(sc, "messages[]"); /* messages must be objects */
     return skip_value(sc);
   }
-  uint32_t start = sc->pos;
+  uint32_t start = sc->pos, first_text = sc->req ? sc->req->text_count : 0;
+  uint32_t role_class = AIPOL_ROLE_OTHER;
   if (!open_container(sc)) return 0;
   int seen_role = 0, seen_content = 0;
   if (peek(sc) != '}') {
@@ -500,16 +558,28 @@ static int scan_message(scanner *sc, aipol_message *m) {
         if (c != '"') {
           bad_field(sc, "messages[].role");
           if (!skip_value(sc)) return 0;
-        } else if (m && seen_role == 1) {
-          if (!scan_string_dup(sc, &m->role)) return 0;
-        } else if (!scan_string(sc, 0, 0, 0)) {
-          return 0;
+        } else {
+          uint32_t at = sc->pos, rlen;
+          uint8_t r[10];
+          if (!scan_string(sc, r, sizeof(r), &rlen)) return 0;
+          if (KEY_IS(r, rlen, "user")) role_class = AIPOL_ROLE_USER;
+          else if (KEY_IS(r, rlen, "tool") || KEY_IS(r, rlen, "function"))
+            role_class = AIPOL_ROLE_TOOL;
+          else if (KEY_IS(r, rlen, "system") || KEY_IS(r, rlen, "developer"))
+            role_class = AIPOL_ROLE_SYSTEM;
+          else if (KEY_IS(r, rlen, "assistant")) role_class = AIPOL_ROLE_ASSISTANT;
+          if (m && seen_role == 1) {
+            sc->pos = at;
+            if (!scan_string_dup(sc, &m->role)) return 0;
+          }
         }
       } else if (KEY_IS(k, klen, "content")) {
         if (seen_content++) bad_field(sc, "messages[].content");
         int keep = m && seen_content == 1;
         if (c == '"') {
+          uint32_t at = sc->pos;
           if (keep ? !scan_string_dup(sc, &m->content) : !scan_string(sc, 0, 0, 0)) return 0;
+          if (!record_text(sc, at, sc->pos)) return 0;
         } else if (c == '[') {
           buf b = {0, 0, 0};
           int first = 1, ok = open_container(sc);
@@ -553,6 +623,8 @@ static int scan_message(scanner *sc, aipol_message *m) {
     m->start = start;
     m->end = sc->pos;
   }
+  if (sc->req) /* the role may come after the content: label the texts now */
+    for (uint32_t i = first_text; i < sc->req->text_count; i++) sc->req->texts[i].role = role_class;
   return 1;
 }
 
@@ -578,6 +650,7 @@ static int scan_messages(scanner *sc, aipol_chat_request *out) {
         memset(m, 0, sizeof(*m));
       }
       out->message_count++; /* counted before scanning so chat_free sees it */
+      sc->msg_index = out->message_count - 1;
       if (!scan_message(sc, m)) return 0;
       int r = next_item(sc, ']');
       if (r < 0) return 0;
@@ -778,7 +851,7 @@ int aipol_json_parse_chat(const uint8_t *body, uint32_t len, aipol_chat_request 
   memset(out, 0, sizeof(*out));
   out->body = body;
   out->body_len = len;
-  scanner sc = {body, len, 0, 0, 0, 0, 0};
+  scanner sc = {body, len, 0, 0, 0, 0, 0, out, 0, 0};
   skip_ws(&sc);
   int is_object = peek(&sc) == '{';
   if (is_object) scan_root(&sc, out);
@@ -797,8 +870,21 @@ int aipol_json_parse_chat(const uint8_t *body, uint32_t len, aipol_chat_request 
   return rc;
 }
 
+uint8_t *aipol_text_decode(const aipol_chat_request *req, const aipol_text *t, uint32_t *len) {
+  scanner sc = {req->body, t->end, t->start, 0, 0, 0, 0, 0, 0, 0};
+  uint32_t dlen;
+  if (!scan_string(&sc, 0, 0, &dlen)) return 0;
+  uint8_t *d = aipol_malloc(dlen ? dlen : 1);
+  if (!d) return 0;
+  sc.pos = t->start;
+  scan_string(&sc, d, dlen, &dlen);
+  *len = dlen;
+  return d;
+}
+
 void aipol_chat_free(aipol_chat_request *req) {
   aipol_slice_free(&req->model);
+  aipol_free(req->texts);
   uint32_t kept = req->message_count < AIPOL_MAX_MESSAGES ? req->message_count : AIPOL_MAX_MESSAGES;
   if (req->messages) {
     for (uint32_t i = 0; i < kept; i++) {
@@ -1092,6 +1178,13 @@ void aipol_chat_insert_system(aipol_stream *s, const aipol_chat_request *req, in
   } else {
     add_to_list(s, req->messages_open + 1, TAG_SYS_HEAD | TAG_SUFFIX_COMMA, 0, msg, mlen);
   }
+}
+
+#define TAG_TEXT 7 /* replaces a message text token (DLP) */
+
+void aipol_chat_replace_text(aipol_stream *s, const aipol_text *t, uint8_t *json_string,
+                             uint32_t len) {
+  queue_edit(s, t->start, t->end, json_string, len, TAG_TEXT, 0);
 }
 
 void aipol_edits_free(aipol_stream *s) {

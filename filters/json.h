@@ -81,6 +81,11 @@ typedef struct {
 /* Decodes the string token [t->start, t->end) of req->body into a new block
  * (aipol_malloc; *len gets its length). NULL on allocation failure; an empty
  * string gives a non-NULL block of length 0. */
+/* Queues the replacement of text token `t` by `json_string` (a complete JSON
+ * string literal, quotes included; taken: freed with the stream's edits). */
+void aipol_chat_replace_text(aipol_stream *s, const aipol_text *t, uint8_t *json_string,
+                             uint32_t len);
+
 uint8_t *aipol_text_decode(const aipol_chat_request *req, const aipol_text *t, uint32_t *len);
 
 /* The top-level member `name` (not model/messages/stream/max_tokens), or NULL. */

@@ -6,6 +6,14 @@ from .syntax import Regex, parse
 from .tables import DfaSet, Pattern, PatternInfo, Table, compile_set
 
 __all__ = [
-    "DfaSet", "Pattern", "PatternInfo", "Regex", "RegexError", "Table",
-    "compile_set", "find", "hits", "parse",
+    "DfaSet",
+    "Pattern",
+    "PatternInfo",
+    "Regex",
+    "RegexError",
+    "Table",
+    "compile_set",
+    "find",
+    "hits",
+    "parse",
 ]

@@ -6,17 +6,19 @@ leftmost-longest and non-overlapping; the result is sorted by (start,
 pattern).
 
 Algorithm, per pattern i with ``pos[i]`` = end of its last match:
-1. The scanner reports that some match of i ends at ``e`` (exact, ``\\b``
-   included). Events with ``e <= pos[i]`` are ignored.
+1. The scanner holding i reports that a match of i may end at ``e`` (a
+   superset of the true ends; exact for most patterns, see tables.py).
+   Events with ``e <= pos[i]`` are ignored.
 2. ``rev[i]`` runs backwards from ``e`` (not below ``pos[i]``, nor further
    than the pattern's longest match) and yields ``s1``, the leftmost valid
-   start of a match ending at ``e``; none means every start is before
-   ``pos[i]`` (overlap), and the event is dropped.
+   start of a match ending at ``e``; none means there is no match ending
+   there that starts at or after ``pos[i]``, and the event is dropped.
 3. ``e`` is the first end of any match starting at or after ``pos[i]``, so
    a match starting left of ``s1`` must end after ``e``: each start in
    ``[max(pos[i], e + 1 - max_len), s1)`` is tried with ``fwd[i]``; the first
-   that matches is the leftmost start (rare: it needs a pattern such as
-   ``ab|xaby``).
+   that matches is the leftmost start. The compiler proves this step
+   useless for most patterns (``left_fix`` false: email, cards, keys); it
+   is needed for patterns such as ``ab|xaby``.
 4. ``fwd[i]`` from the leftmost start gives the longest end ``e*`` (>= e);
    the match is emitted and ``pos[i] = e*``.
 """
@@ -32,8 +34,6 @@ WORD_BYTES = frozenset(b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqr
 def find(ds: DfaSet, text: bytes) -> list[tuple[int, int, int]]:
     """All matches as (pattern, start, end), sorted by (start, pattern)."""
     n = len(text)
-    cls = ds.classes
-    scan = ds.scan
     pos = [0] * len(ds.patterns)
     out: list[tuple[int, int, int]] = []
 
@@ -48,7 +48,7 @@ def find(ds: DfaSet, text: bytes) -> list[tuple[int, int, int]]:
         st, best, j = t.start, None, e
         while j > lo:
             j -= 1
-            st = t.next[st][cls[text[j]]]
+            st = t.next[st][t.classes[text[j]]]
             if st == t.dead:
                 break
             if st >= t.first_accept and start_ok(i, j):
@@ -59,7 +59,7 @@ def find(ds: DfaSet, text: bytes) -> list[tuple[int, int, int]]:
         t: Table = ds.fwd[i]
         st, best, j = t.start, None, s
         while j < n:
-            st = t.next[st][cls[text[j]]]
+            st = t.next[st][t.classes[text[j]]]
             j += 1
             if st == t.dead:
                 break
@@ -68,12 +68,16 @@ def find(ds: DfaSet, text: bytes) -> list[tuple[int, int, int]]:
         return best
 
     def resolve(i: int, e: int) -> None:
+        if not end_ok(i, e):
+            return
         limit = ds.patterns[i].max_len
         lo = pos[i] if limit is None else max(pos[i], e - limit)
         s1 = leftmost_start(i, e, lo)
         if s1 is None:
             return
         first = pos[i] if limit is None else max(pos[i], e + 1 - limit)
+        if not ds.patterns[i].left_fix:
+            first = s1
         for s in range(first, s1):
             if start_ok(i, s) and (e2 := longest_end(i, s)) is not None:
                 out.append((i, s, e2))
@@ -84,26 +88,30 @@ def find(ds: DfaSet, text: bytes) -> list[tuple[int, int, int]]:
         out.append((i, s1, e2))
         pos[i] = e2
 
-    st = scan.start
-    for k in range(n + 1 if ds.eof else n):
-        col = cls[text[k]] if k < n else ds.nclasses
-        st = scan.next[st][col]
-        if st < scan.first_accept:
-            continue
-        for i in iter_bits(scan.accept[st - scan.first_accept]):
-            e = n if k == n else k + 1 - ds.patterns[i].word_end
-            if e > pos[i]:
-                resolve(i, e)
+    for scan in ds.scans:  # each pattern lives in one scanner: passes are independent
+        st = scan.start
+        for k in range(n + 1 if ds.eof else n):
+            col = scan.classes[text[k]] if k < n else scan.ncols
+            st = scan.next[st][col]
+            if st < scan.first_accept:
+                continue
+            for i in iter_bits(scan.accept[st - scan.first_accept]):
+                e = n if k == n else k + 1 - ds.patterns[i].word_end
+                if e > pos[i]:
+                    resolve(i, e)
     out.sort(key=lambda m: (m[1], m[0]))
     return out
 
 
 def hits(ds: DfaSet, text: bytes) -> int:
-    """Mask of the patterns with at least one match (the streaming scan)."""
-    st, mask = ds.scan.start, 0
-    steps = [ds.classes[b] for b in text] + ([ds.nclasses] if ds.eof else [])
-    for col in steps:
-        st = ds.scan.next[st][col]
-        if st >= ds.scan.first_accept:
-            mask |= ds.scan.accept[st - ds.scan.first_accept]
+    """Mask of the patterns the streaming scan reports (exact for the
+    patterns whose ``exact`` is set, a superset otherwise)."""
+    mask = 0
+    for scan in ds.scans:
+        st = scan.start
+        cols = [scan.classes[b] for b in text] + ([scan.ncols] if ds.eof else [])
+        for col in cols:
+            st = scan.next[st][col]
+            if st >= scan.first_accept:
+                mask |= scan.accept[st - scan.first_accept]
     return mask

@@ -32,7 +32,14 @@ MAX_ATOMS = 20_000
 """Largest number of byte-set leaves after expanding counted repetitions."""
 MAX_DEPTH = 100
 
-CLASS_ESCAPES = {"d": DIGIT, "D": ALL ^ DIGIT, "w": WORD, "W": ALL ^ WORD, "s": SPACE, "S": ALL ^ SPACE}
+CLASS_ESCAPES = {
+    "d": DIGIT,
+    "D": ALL ^ DIGIT,
+    "w": WORD,
+    "W": ALL ^ WORD,
+    "s": SPACE,
+    "S": ALL ^ SPACE,
+}
 CHAR_ESCAPES = {"n": 0x0A, "t": 0x09, "r": 0x0D, "f": 0x0C, "v": 0x0B, "a": 0x07, "0": 0x00}
 ANCHOR_ESCAPES = "ABZzG"
 
@@ -77,7 +84,7 @@ class Regex:
 
 def fold(mask: int) -> int:
     """ASCII case folding of a byte set."""
-    return mask | ((mask >> 32) & LOWER) | ((mask << 32) & UPPER)
+    return mask | ((mask << 32) & LOWER) | ((mask >> 32) & UPPER)
 
 
 def bits(mask: int) -> list[int]:
@@ -227,7 +234,9 @@ class _Parser:
             self.pos += n
             nxt = self.peek()
             if nxt == "?":
-                raise self.error("lazy quantifiers are not supported (matches are leftmost-longest)")
+                raise self.error(
+                    "lazy quantifiers are not supported (matches are leftmost-longest)"
+                )
             if nxt == "+":
                 raise self.error("possessive quantifiers are not supported")
             atom = Repeat(atom, lo, hi)

@@ -2,6 +2,7 @@
  * and recompile. Decisions are straight-line code over static data; the
  * runtime library (filters/) provides every function called here. */
 #include "policy.h"
+#include "dlp.h"
 #include "jwt.h"
 
 const char aipol_policy_name[] = "jwt";
@@ -16,6 +17,7 @@ typedef struct {
 static const aipol_gen_str BACKENDS[1] = {
   { "gpt4o", 5u },
 };
+
 
 static uint32_t gen_copy(uint8_t *out, uint32_t at, uint32_t cap, const uint8_t *src, uint32_t len) {
   for (uint32_t i = 0; i < len && at < cap; i++) out[at++] = src[i];

@@ -27,13 +27,22 @@ REALISTIC = {
         (r"\b-\d+", b"a-1 -22", [(4, 7)]),  # \b: the byte before is not a word byte
         (r"(?i)hello", b"HeLLo hello", [(0, 5), (6, 11)]),
         (r"caf\xc3\xa9|café", "café".encode(), [(0, 5)]),
-        (REALISTIC["card"], b"pay 4111 1111 1111 1111 now, not 41111111111111111111",
-         [(4, 23)]),
+        (REALISTIC["card"], b"pay 4111 1111 1111 1111 now, not 41111111111111111111", [(4, 23)]),
         (REALISTIC["aws"], b"id=AKIAABCDEFGHIJKLMNOP; AKIAABCDEFGHIJKLMNOPQ", [(3, 23)]),
         (REALISTIC["email"], b"mail bob.s@example.co.uk!", [(5, 24)]),
     ],
-    ids=["leftmost", "plus", "digits", "word-edges", "word-start-nonword", "icase", "utf8",
-         "card", "aws", "email"],
+    ids=[
+        "leftmost",
+        "plus",
+        "digits",
+        "word-edges",
+        "word-start-nonword",
+        "icase",
+        "utf8",
+        "card",
+        "aws",
+        "email",
+    ],
 )
 def test_examples(pattern: str, text: bytes, expected: list[tuple[int, int]]) -> None:
     ds = compile_set([pattern])
@@ -60,9 +69,25 @@ def test_random_patterns(pats: list[tuple[str, bool]], samples: list[bytes]) -> 
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.sampled_from(
-    [b"4111 1111 1111 1111", b"AKIAABCDEFGHIJKLMNOP", b"bob@ex.com", b"+14155550123",
-     b" ", b"x", b"1", b"-", b"@", b"."]), max_size=12))
+@given(
+    st.lists(
+        st.sampled_from(
+            [
+                b"4111 1111 1111 1111",
+                b"AKIAABCDEFGHIJKLMNOP",
+                b"bob@ex.com",
+                b"+14155550123",
+                b" ",
+                b"x",
+                b"1",
+                b"-",
+                b"@",
+                b".",
+            ]
+        ),
+        max_size=12,
+    )
+)
 def test_realistic_set(parts: list[bytes]) -> None:
     text = b"".join(parts)
     pats = list(REALISTIC.values())

@@ -1,0 +1,165 @@
+/* dlp.c — data loss prevention on message text (see dlp.h).
+ *
+ * proxy-wasm imports used: none directly (reply.c sends the block reply,
+ * util.c counts metrics and logs).
+ */
+#include "dlp.h"
+
+#include "abi.h"
+#include "alloc.h"
+#include "policy.h"
+#include "util.h"
+#include "validate.h"
+
+#define STACK_MATCHES 32
+
+static const uint8_t DEFAULT_KEY[] = "aipol-dlp-hash-key";
+static uint8_t *hash_key = 0;
+static uint32_t hash_key_len = 0;
+
+void aipol_dlp_set_hash_key(const uint8_t *key, uint32_t len) {
+  if (hash_key) aipol_free(hash_key);
+  hash_key = 0;
+  hash_key_len = 0;
+  if (!len) return;
+  hash_key = aipol_malloc(len);
+  if (!hash_key) return;
+  memcpy(hash_key, key, len);
+  hash_key_len = len;
+}
+
+static const char *ACTION_WORD[] = {" redacted", " masked", " hashed", " blocked", " logged"};
+
+static void count(const aipol_dlp_rule *rule) {
+  aipol_count(rule->metric, rule->metric_len);
+  aipol_log3(PW_LOG_INFO, "aipol: dlp: ", (const uint8_t *)rule->name, rule->name_len,
+             rule->action <= AIPOL_DLP_LOG ? ACTION_WORD[rule->action] : "");
+}
+
+/* Bytes the action writes in place of a match of `len` bytes. */
+static uint32_t replacement_len(const aipol_dlp_rule *rule, uint32_t len) {
+  switch (rule->action) {
+    case AIPOL_DLP_REDACT: return 11 + rule->label_len; /* [REDACTED:<label>] */
+    case AIPOL_DLP_MASK: return len;
+    default: return rule->label_len + 11; /* [<label>:<hex8>] */
+  }
+}
+
+static uint32_t write_replacement(const aipol_dlp_rule *rule, const uint8_t *match, uint32_t len,
+                                  uint8_t *out, uint32_t cap) {
+  if (rule->action == AIPOL_DLP_REDACT) {
+    uint32_t n = replacement_len(rule, len);
+    if (n > cap) return 0;
+    memcpy(out, "[REDACTED:", 10);
+    memcpy(out + 10, rule->label, rule->label_len);
+    out[n - 1] = ']';
+    return n;
+  }
+  if (rule->action == AIPOL_DLP_MASK) return aipol_mask_keep_last4(match, len, out, cap);
+  const uint8_t *key = hash_key ? hash_key : DEFAULT_KEY;
+  uint32_t key_len = hash_key ? hash_key_len : sizeof(DEFAULT_KEY) - 1;
+  return aipol_hash_token((const uint8_t *)rule->label, rule->label_len, key, key_len, match, len,
+                          out, cap);
+}
+
+static int blocked(aipol_stream *s, const aipol_dlp_rule *rule, const char *code) {
+  static const char pre[] = "The request contains data that this gateway's policy does not allow"
+                            " to be sent (detector `";
+  static const char post[] = "`).";
+  uint8_t msg[sizeof(pre) + 64 + sizeof(post)];
+  uint32_t n = 0, nl = rule->name_len > 64 ? 64 : rule->name_len;
+  memcpy(msg, pre, sizeof(pre) - 1);
+  n += sizeof(pre) - 1;
+  memcpy(msg + n, rule->name, nl);
+  n += nl;
+  memcpy(msg + n, post, sizeof(post) - 1);
+  n += sizeof(post) - 1;
+  return aipol_send_error(s, 400, "invalid_request_error", code, msg, n);
+}
+
+static int internal_error(aipol_stream *s) {
+  static const char msg[] = "The gateway ran out of memory while inspecting the request.";
+  return aipol_send_error(s, 500, "server_error", "internal_error", (const uint8_t *)msg,
+                          sizeof(msg) - 1);
+}
+
+/* Scans one text token; queues its rewrite. AIPOL_STOP after a block reply. */
+static int scan_text(aipol_stream *s, const aipol_chat_request *req, const aipol_text *t,
+                     const aipol_dlp *dlp) {
+  uint32_t n;
+  uint8_t *d = aipol_text_decode(req, t, &n);
+  if (!d) return internal_error(s);
+  aipol_match stack[STACK_MATCHES], *m = stack;
+  uint32_t found = aipol_dfa_find(dlp->set, d, n, m, STACK_MATCHES);
+  if (found > STACK_MATCHES) {
+    m = aipol_malloc(found * sizeof(aipol_match));
+    if (!m) {
+      aipol_free(d);
+      return internal_error(s);
+    }
+    found = aipol_dfa_find(dlp->set, d, n, m, found);
+  }
+  /* Keep the matches to act on: role and checksum pass, leftmost first,
+   * no overlap with one already kept (matches come sorted by start). */
+  uint32_t kept = 0, last_end = 0, out_len = n;
+  for (uint32_t i = 0; i < found; i++) {
+    const aipol_dlp_rule *rule = &dlp->rules[m[i].pattern];
+    const uint8_t *text = d + m[i].start;
+    uint32_t len = m[i].end - m[i].start;
+    if (!(rule->roles & (1u << t->role))) continue;
+    if (rule->validator && !aipol_validate(rule->validator, text, len)) continue;
+    if (rule->action == AIPOL_DLP_BLOCK) {
+      count(rule);
+      if (m != stack) aipol_free(m);
+      aipol_free(d);
+      return blocked(s, rule, dlp->block_code);
+    }
+    if (rule->action == AIPOL_DLP_LOG) {
+      count(rule);
+      continue;
+    }
+    if (kept && m[i].start < last_end) continue;
+    count(rule);
+    out_len = out_len - len + replacement_len(rule, len);
+    last_end = m[i].end;
+    m[kept++] = m[i];
+  }
+  int rc = AIPOL_CONTINUE;
+  if (kept) {
+    uint8_t *out = aipol_malloc(out_len ? out_len : 1);
+    uint8_t *json = out ? aipol_malloc(6 * out_len + 2) : 0;
+    if (!json) {
+      aipol_free(out);
+      rc = internal_error(s);
+    } else {
+      uint32_t o = 0, at = 0;
+      for (uint32_t i = 0; i < kept; i++) {
+        memcpy(out + o, d + at, m[i].start - at);
+        o += m[i].start - at;
+        const aipol_dlp_rule *rule = &dlp->rules[m[i].pattern];
+        o += write_replacement(rule, d + m[i].start, m[i].end - m[i].start, out + o, out_len - o);
+        at = m[i].end;
+      }
+      memcpy(out + o, d + at, n - at);
+      o += n - at;
+      uint32_t jl = aipol_json_escape(out, o, json, 6 * out_len + 2);
+      aipol_free(out);
+      if (!jl) {
+        aipol_free(json);
+        rc = internal_error(s);
+      } else {
+        aipol_chat_replace_text(s, t, json, jl);
+      }
+    }
+  }
+  if (m != stack) aipol_free(m);
+  aipol_free(d);
+  return rc;
+}
+
+int aipol_dlp_request(aipol_stream *s, const aipol_chat_request *req, const aipol_dlp *dlp) {
+  if (!req) return AIPOL_CONTINUE;
+  for (uint32_t i = 0; i < req->text_count; i++)
+    if (scan_text(s, req, &req->texts[i], dlp) == AIPOL_STOP) return AIPOL_STOP;
+  return AIPOL_CONTINUE;
+}

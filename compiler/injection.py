@@ -1,56 +1,58 @@
-"""Prompt-injection detection model (issue 4): pattern families + cheap features -> risk score.
+r"""Prompt-injection detection model (issue 4): pattern families + cheap features -> risk score.
 
 This module is the Python REFERENCE for `prompt_guard injection detect|block [threshold N]`.
 The generated C must compute exactly the same `score()`; everything below is specified at the
-byte level so that it can.
+byte level so that it can. tests/compiler/test_injection.py measures it on
+tests/data/injection/eval.jsonl and pins the rules below.
 
-Pipeline for one message (bytes = the UTF-8 text of a user or tool message)
----------------------------------------------------------------------------
-1. `normalise(data)`: ONE left-to-right pass over the bytes that writes `norm` and counters.
-   Rules are tried in this order at each position:
-   a. zero-width characters, dropped from `norm`:
-        E2 80 8B (U+200B)  E2 80 8C (U+200C)  E2 80 8D (U+200D)  E2 81 A0 (U+2060)
-        EF BB BF (U+FEFF)
-      `zero_width` counts all of them; `zero_width_in_word` counts those whose last emitted
-      byte is an ASCII letter AND whose next emitted byte is an ASCII letter (i.e. they split a
-      word; emoji ZWJ sequences and a leading byte-order mark do not count).
+Pipeline for one message (the UTF-8 bytes of a user or tool message)
+--------------------------------------------------------------------
+1. `normalise(data)`: ONE left-to-right pass that writes `norm` and counters:
+   a. zero-width characters E2 80 8B, E2 80 8C, E2 80 8D (U+200B..D), E2 81 A0 (U+2060) and
+      EF BB BF (U+FEFF) are dropped. `zero_width` counts them; `zero_width_in_word` counts
+      those whose last emitted byte is an ASCII letter AND whose next emitted byte is an ASCII
+      letter (they split a word; emoji ZWJ sequences and a leading BOM do not count). They
+      neither end a word nor a tag run.
    b. Unicode tag characters F3 A0 80 A0..BF and F3 A0 81 80..BE (U+E0020..U+E007E, "ASCII
-      smuggling"): emitted as the ASCII byte (last byte - 0x80, +0x40 for the F3 A0 81 row) and
-      counted in `tag_chars`. Other tag characters F3 A0 80 80..9F / F3 A0 81 BF are dropped.
-   c. Fullwidth ASCII letters and digits EF BC 90..99, EF BC A1..BA, EF BD 81..9A
-      (U+FF10..U+FF5A minus punctuation): emitted as the ASCII character (code point - 0xFEE0).
-   d. Homoglyphs: the 2-byte sequences in `HOMOGLYPHS` (Cyrillic / Greek letters that look like
-      Latin ones) are emitted as one lowercase ASCII letter.
-   e. Every other byte is copied unchanged (no case folding here: see 2).
-   Words: a word is a maximal run of emitted "word bytes" = ASCII letters or bytes >= 0x80.
-   `mixed_script_words` counts the words that contain both an ASCII letter produced by rules
-   b/c/e and one produced by rule d ("pаypal" with a Cyrillic a). A pure Russian word whose
-   letters happen to be folded by rule d does not count.
-2. Scan `b"\\n" + norm + b"\\n"` with ONE DFA built from every pattern of every family, all
-   compiled with the per-pattern case-insensitive flag (ASCII A-Z only). The surrounding
-   newlines stand in for anchors: patterns written `\\n...` match at the start of the text.
-   Byte-level semantics: `\\w` = [A-Za-z0-9_], `\\d` = [0-9], `\\s` = [ \\t\\n\\r\\f\\v], `\\b`
-   uses that `\\w` (a byte >= 0x80 is a non-word byte), `\\xNN` in a pattern is one byte and a
-   non-ASCII literal character is its UTF-8 byte sequence. A family "matches" if any of its
-   patterns matches anywhere; it counts once.
-3. Base64: maximal runs of [A-Za-z0-9+/] in `norm` (case preserved!) of at least
-   `B64_MIN_RUN` bytes, followed by up to two '=' (a DFA pattern `[a-z0-9+/]{20,}={0,2}` under
-   the case-insensitive flag finds the same runs; decode from `norm`, not a lowercased copy).
-   A run of at least `B64_BLOB_RUN` bytes fires the `base64_blob` feature. The C side SHOULD
-   decode: for the first `B64_MAX_RUNS` runs, take the run without '=', cut it to
-   `B64_MAX_CHARS` bytes and down to a multiple of 4, decode standard base64; if the result
-   has at least `B64_MIN_DECODED` bytes and at least 90% of them are printable ASCII
-   (0x20..0x7E, \\t \\n \\r), run steps 1-2 on it (no further decoding) and add the families it
-   matches; if it matched any, the `base64_instruction` feature fires. Cost is bounded
-   (<= 4 x 768 decoded bytes) and it catches the most common encoding trick; a C side that
-   skips it loses the `b64_wrap` variants whose framing text is innocuous.
-4. score = sum of the weights of the matched families + weights of the fired features,
-   clipped to 0..100. Flag (or block) when score >= threshold (default `DEFAULT_THRESHOLD`).
+      smuggling") are emitted as the ASCII byte they shadow (0x20..0x7E) and counted;
+      `tag_run` is the longest run of consecutive ones. Other F3 A0 80/81 xx tag characters
+      (language tag, cancel tag) are dropped and end a run; so does any other character.
+   c. Fullwidth digits and letters EF BC 90..99, EF BC A1..BA, EF BD 81..9A
+      (U+FF10..U+FF5A without punctuation) are emitted as ASCII (code point - 0xFEE0).
+   d. The 2-byte sequences in `HOMOGLYPHS` (Cyrillic/Greek letters that look Latin) are
+      emitted as one lowercase ASCII letter.
+   e. Every other byte is copied (no case folding: patterns are case-insensitive instead).
+   Words: maximal runs of emitted ASCII letters and bytes >= 0x80. `mixed_script_words`
+   counts words holding both an ASCII letter from b/c/e and one from d ("pаypal" with a
+   Cyrillic a); a Russian word whose letters happen to fold does not count.
+2. Leet view: in every maximal run of [A-Za-z0-9@$] of `norm` that contains an ASCII letter,
+   read 0 1 3 4 5 7 @ $ as o i e a s t a s (a leading @ or $ is kept). See `leet_view`.
+3. Scan `b"\n" + norm + b"\n"` (and the same around the leet view when it differs) with the
+   DFAs of every family pattern, all compiled with the case-insensitive flag (ASCII A-Z only).
+   The added newlines stand in for anchors (`\n...` patterns match at the start of the text).
+   Byte semantics, as compiler/regex implements them: `\w` = [A-Za-z0-9_], `\d` = [0-9],
+   `\s` = [ \t\n\r\f\v], `\b` uses that `\w` (bytes >= 0x80 are non-word), `\xHH` is one
+   byte, a non-ASCII literal is its UTF-8 sequence. Only existence matters: a family matches
+   if any of its patterns matches anywhere, and counts once. Match extents are never used,
+   so the C side may skip the per-pattern forward/reverse DFAs.
+4. Base64: maximal runs of [A-Za-z0-9+/] in `norm` (case preserved: decode from `norm`, not
+   from a lowercased copy) of at least `B64_MIN_RUN` bytes, plus up to two '=' (the DFA
+   pattern `[a-z0-9+/]{20,}={0,2}` under the case-insensitive flag finds the same runs). A run
+   of at least `B64_BLOB_RUN` base64 characters fires `base64_blob`. The C side SHOULD decode:
+   the first `B64_MAX_RUNS` runs, each with `decode_b64_run` (at most `B64_MAX_CHARS`
+   characters); a result of at least `B64_MIN_DECODED` bytes that `is_text` (strict UTF-8,
+   no control characters) goes through steps 1-3 again (no further decoding) and the
+   families it matches are added; if it matched any, `base64_instruction` fires. The cost is
+   bounded (4 x 768 decoded bytes) and it is the only way to see "decode this" attacks whose
+   framing is innocuous ("Here is my request, base64 encoded: ...").
+5. score = sum of the weights of the matched families + the weights of the features whose
+   value reaches `min_count`, clipped to 0..100. `prompt_guard injection` flags (detect) or
+   rejects (block) when score >= threshold, `DEFAULT_THRESHOLD` unless given.
 
-Families are deliberately general phrases: weights >= the threshold only for phrasings that
-are close to unambiguous ("ignore all previous instructions", "what is your system prompt");
-ambiguous signals (role play, "developer mode", fake delimiters, "from now on") weigh less so
-that two of them are needed.
+Weights at or above the threshold go only to phrasings that are close to unambiguous
+("ignore all previous instructions", "what is your system prompt", "AI assistant reading
+this:", a run of >= 8 tag characters); ambiguous signals (role play, "developer mode", fake
+delimiters, "from now on", base64 data) weigh less, so that two of them are needed.
 """
 
 from __future__ import annotations

@@ -132,6 +132,33 @@ def _word_b_at_end(src: str, start: int) -> bool:
     return n % 2 == 1
 
 
+def _top_level_bar(src: str, start: int, end: int) -> bool:
+    """Whether src[start:end] has a `|` outside every group and class: then a
+    \\b written next to it binds to one alternative only. (The parsed node
+    cannot tell: `(?:a|b)` and `a|b` parse to the same alternation.)"""
+    depth, i, in_class = 0, start, False
+    while i < end:
+        c = src[i]
+        if c == "\\":
+            i += 2
+            continue
+        if in_class:
+            in_class = c != "]"
+        elif c == "[":
+            in_class = True
+            if src.startswith("]", i + 1) or src.startswith("^]", i + 1):
+                i += 2 if src[i + 1] == "]" else 3  # a leading ] is a literal
+                continue
+        elif c == "(":
+            depth += 1
+        elif c == ")":
+            depth -= 1
+        elif c == "|" and depth == 0:
+            return True
+        i += 1
+    return False
+
+
 def parse(source: str, ignore_case: bool = False) -> Regex:
     """Parses one pattern; raises RegexError(message, offset)."""
     pos = 0
@@ -146,7 +173,7 @@ def parse(source: str, ignore_case: bool = False) -> Regex:
         end -= 2
     parser = _Parser(source, pos, end, ignore_case)
     node = parser.parse()
-    if isinstance(node, Alt) and (word_start or word_end):
+    if (word_start or word_end) and _top_level_bar(source, pos, end):
         at = pos - 2 if word_start else end
         raise RegexError(
             "\\b next to a top-level alternation applies to one alternative only; "

@@ -199,7 +199,7 @@ def subset_violations(pattern: str) -> list[str]:
 
     walk(tree, True)
     # The DFA compiler sees through groups: "\b(a|b)" is "\b" next to a top-level alternation,
-    # which it rejects (the \\b would bind to one alternative only).
+    # which it rejects (the \b would bind to one alternative only).
     body = [item for item in tree if item[0] is not sre_c.AT]
     if len(body) < len(list(tree)) and len(body) == 1:
         op, av = body[0]
@@ -230,6 +230,16 @@ def test_pattern_is_in_the_dfa_subset(family: str, pattern: str) -> None:
     assert not subset_violations(pattern), (family, pattern, subset_violations(pattern))
     assert rx.fullmatch(b"") is None, "pattern matches the empty string"
     assert rx.search(b"\n\n") is None, "pattern matches an empty message"
+
+
+def test_patterns_parse_with_the_dfa_compiler() -> None:
+    # Syntax only (fast); compiling all sets to tables takes minutes, see the module docs.
+    regex = pytest.importorskip("aipol.compiler.regex")
+    for family, pattern in ALL_PATTERNS:
+        try:
+            regex.parse(pattern, ignore_case=True)
+        except regex.RegexError as err:
+            pytest.fail(f"{family}: {pattern!r}: {err}")
 
 
 def test_families_and_features_are_well_formed() -> None:

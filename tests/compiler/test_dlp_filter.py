@@ -143,3 +143,35 @@ def test_redacted_body_always_parses_and_no_email_survives(h, parts) -> None:
     for part in parts:
         if "@" in part:
             assert part not in out
+
+
+@pytest.fixture(scope="module")
+def moderation(tmp_path_factory) -> Harness:
+    policy = pipeline.check_file(CASES / "moderation.aipol")
+    wasm = pipeline.build_wasm(pipeline.generate_c(policy), tmp_path_factory.mktemp("mod"))
+    return Harness.load(wasm)
+
+
+@pytest.mark.parametrize(
+    ("text", "blocked"),
+    [
+        ("this mentions a Forbidden Phrase here", True),
+        ("forbidden phrases are fine", False),  # whole words only
+        ("a C++ EXPLOIT", True),
+        ("KABOOM!", True),
+        ("kaboomerang", False),
+        ("the Secret Project X files", True),
+        ("nothing wrong", False),
+    ],
+    ids=["inline", "word-boundary", "punctuation", "file", "inside-a-word", "file-phrase",
+         "clean"],
+)
+def test_deny_lists_block_whole_words_case_insensitively(moderation, text, blocked) -> None:
+    r = moderation.request("POST", CHAT, body={"model": "gpt-4o",
+                                               "messages": [{"role": "user", "content": text}]})
+    if blocked:
+        assert r.status == 400 and not r.reached_upstream
+        assert r.json()["error"]["code"] == "content_blocked"
+        assert text not in r.body.decode()
+    else:
+        assert r.status == 200

@@ -239,14 +239,20 @@ class CGenerator:
             if rule.op == "deny":
                 return [f"if (req->has_max_tokens) {refuse}"]
             bound = repr(float(rule.value))
-            return [f"if (req->has_max_tokens && !((double)req->max_tokens {rule.op} {bound})) "
-                    f"{refuse}"]
+            return [
+                f"if (req->has_max_tokens && !((double)req->max_tokens {rule.op} {bound})) {refuse}"
+            ]
         lookup = f"const aipol_field *f = aipol_chat_field(req, {str_args(rule.name)});"
         # Past 32 top-level members the field may be there unseen: refuse.
         unknown = f"if (!f && req->fields_overflow) {refuse}"
         if rule.op == "deny":
-            return ["{", f"  {lookup}", f"  {unknown}",
-                    f"  if (f && req->body[f->start] != 'n') {refuse}", "}"]
+            return [
+                "{",
+                f"  {lookup}",
+                f"  {unknown}",
+                f"  if (f && req->body[f->start] != 'n') {refuse}",
+                "}",
+            ]
         bound = repr(float(rule.value))
         return [
             "{",
@@ -264,7 +270,7 @@ class CGenerator:
     def scan_tables(self) -> str:
         """File-level static data of every ScanText op: the DFA set, one rule
         per pattern, and the aipol_dlp that ties them together."""
-        from aipol.compiler import detectors, regex
+        from aipol.compiler import detectors
 
         actions = {"redact": 0, "mask": 1, "hash": 2, "block": 3, "log": 4}
         out: list[str] = []
@@ -272,11 +278,7 @@ class CGenerator:
             for op in route.body_ops:
                 if not isinstance(op, lo.ScanText):
                     continue
-                patterns = [
-                    regex.Pattern(src, ignore_case=ic, name=rule.detector)
-                    for (src, ic), rule in zip(op.patterns, op.rules, strict=True)
-                ]
-                ds = regex.compile_set(patterns)
+                ds = compiled_scan_set(op)
                 out.append(regex_emit.emit_c(ds, op.name))
                 rows = []
                 for rule in op.rules:
@@ -331,6 +333,25 @@ def _register() -> None:
 
 
 _register()
+
+
+@cache
+def _compile_patterns(patterns: tuple[tuple[str, bool, str], ...]):  # -> regex.DfaSet
+    from aipol.compiler import regex
+
+    return regex.compile_set(
+        [regex.Pattern(src, ignore_case=ic, name=name) for src, ic, name in patterns]
+    )
+
+
+def compiled_scan_set(op: lo.ScanText):
+    """The DFA set of a ScanText op, compiled once per process (codegen and
+    the manifest both need it; DFA construction is the slow part)."""
+    return _compile_patterns(
+        tuple(
+            (src, ic, rule.detector) for (src, ic), rule in zip(op.patterns, op.rules, strict=True)
+        )
+    )
 
 
 @cache

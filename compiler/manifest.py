@@ -54,8 +54,35 @@ def build_manifest(
                 "request_headers": [f"{h.action} {h.name}" for h in route.request_headers],
                 "response_headers": [f"{h.action} {h.name}" for h in route.response_headers],
                 "policies": list(route.applied),
+                "authentication": [
+                    kind
+                    for kind, on in (("key", route.require_key), ("jwt", route.jwt is not None))
+                    if on
+                ],
+                "dlp": [
+                    {"detector": r.detector, "action": r.action, "directions": list(r.directions)}
+                    for r in route.dlp
+                ],
+                "deny_lists": [
+                    {"phrases": len(d.words), "directions": list(d.directions)} for d in route.deny
+                ],
+                "params": [p.describe() for p in route.params],
             }
         )
+    from aipol.compiler import codegen, lower
+    from aipol.compiler.regex import emit
+
+    tables = {}
+    for route in lower.lower(policy).routes:
+        for op in route.body_ops:
+            if isinstance(op, lower.ScanText):
+                ds = codegen.compiled_scan_set(op)
+                tables[op.name] = {
+                    "patterns": len(ds.patterns),
+                    "scanners": len(ds.scans),
+                    "table_bytes": emit.table_bytes(ds),
+                    "detectors": sorted({r.detector for r in op.rules}),
+                }
     return {
         "policy": policy.name,
         "compiler_version": COMPILER_VERSION,
@@ -79,6 +106,7 @@ def build_manifest(
         ],
         "routes": routes,
         "tests": len(policy.tests),
+        "scan_sets": tables,
         "artifacts": {
             "filter.wasm": {"bytes": len(wasm), "sha256": sha256_hex(wasm)},
             "policy.c": {"bytes": len(c_source.encode()), "sha256": sha256_hex(c_source.encode())},

@@ -173,9 +173,16 @@ class JwtRequirement(Node):
 
     @property
     def provider_name(self) -> str:
+        """A stable name for Envoy's provider: independent of where the
+        policy's folder is (the JWKS path is absolute), so builds are
+        reproducible across checkouts."""
         import hashlib
+        import os
 
-        return "jwt_" + hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:12]
+        key = self.model_copy(
+            update={"jwks_file": os.path.basename(self.jwks_file) if self.jwks_file else None}
+        )
+        return "jwt_" + hashlib.sha256(key.model_dump_json().encode()).hexdigest()[:12]
 
 
 class ParamRule(Node):

@@ -265,21 +265,38 @@ class CGenerator:
         ]
 
     def scan_text_c(self, route: lo.LoweredRoute, op: lo.ScanText) -> list[str]:
+        if op.response:
+            return [
+                f"if (aipol_dlp_response(s, resp, &{op.name}_cfg) == AIPOL_STOP) "
+                "return AIPOL_STOP;"
+            ]
         return [f"if (aipol_dlp_request(s, req, &{op.name}_cfg) == AIPOL_STOP) return AIPOL_STOP;"]
 
+    def refuse_stream_c(self, route: lo.LoweredRoute, op: lo.RefuseStream) -> list[str]:
+        msg = (
+            "This route inspects the model's responses, and streaming them is not "
+            'supported yet: send the request without "stream": true.'
+        )
+        return [
+            "if (req && req->has_stream && req->stream)",
+            '  return aipol_send_error(s, 400, "invalid_request_error", "stream_not_allowed",',
+            f"                          {bytes_args(msg)});",
+        ]
+
     def scan_tables(self) -> str:
-        """File-level static data of every ScanText op: the DFA set, one rule
-        per pattern, and the aipol_dlp that ties them together."""
+        """File-level static data of every ScanText op: the DFA set (unless
+        the op runs another op's), one rule per pattern, and the aipol_dlp
+        that ties them together."""
         from aipol.compiler import detectors
 
         actions = {"redact": 0, "mask": 1, "hash": 2, "block": 3, "log": 4}
         out: list[str] = []
         for route in self.policy.routes:
-            for op in route.body_ops:
+            for op in (*route.body_ops, *route.response_body_ops):
                 if not isinstance(op, lo.ScanText):
                     continue
-                ds = compiled_scan_set(op)
-                out.append(regex_emit.emit_c(ds, op.name))
+                if op.dfa_name == op.name:
+                    out.append(regex_emit.emit_c(compiled_scan_set(op), op.name))
                 rows = []
                 for rule in op.rules:
                     rows.append(
@@ -293,7 +310,7 @@ class CGenerator:
                     + "\n};\n"
                 )
                 out.append(
-                    f"static const aipol_dlp {op.name}_cfg = {{&{op.name}, {op.name}_rules, "
+                    f"static const aipol_dlp {op.name}_cfg = {{&{op.dfa_name}, {op.name}_rules, "
                     f"{cstr(op.block_code)}}};\n"
                 )
         return "\n".join(out)

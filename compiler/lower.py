@@ -11,7 +11,7 @@ one op class here plus one `<op>_c` method there.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from aipol.compiler import ir
 
@@ -117,13 +117,28 @@ class ScanRule:
 
 @dataclass(frozen=True)
 class ScanText(Op):
-    """Scan every message text of the request with one DFA set (`name`):
-    DLP detectors, or the phrases of deny lists (moderation)."""
+    """Scan every message text of the request (or, `response`, of the
+    upstream's chat completion) with one DFA set: DLP detectors, or the
+    phrases of deny lists (moderation). `name` names the op's tables; `dfa`
+    the DFA set it runs, which is another op's when both scan the same
+    patterns (a `dlp request, response` block compiles one set)."""
 
     name: str
     patterns: tuple[tuple[str, bool], ...]  # (regex source, case-insensitive)
     rules: tuple[ScanRule, ...]  # one per pattern
     block_code: str
+    response: bool = False
+    dfa: str = ""  # the DFA set's name; "" = `name`
+
+    @property
+    def dfa_name(self) -> str:
+        return self.dfa or self.name
+
+
+@dataclass(frozen=True)
+class RefuseStream(Op):
+    """A route that inspects responses refuses `"stream": true`: streamed
+    responses are not scanned yet, and must not slip past the policy."""
 
 
 @dataclass(frozen=True)
@@ -155,6 +170,11 @@ class LoweredRoute:
     header_ops: tuple[Op, ...]
     body_ops: tuple[Op, ...]
     response_ops: tuple[Op, ...]
+    response_body_ops: tuple[Op, ...] = ()  # scanners of the upstream's response body
+
+    @property
+    def scans_response(self) -> bool:
+        return bool(self.response_body_ops)
 
 
 @dataclass(frozen=True)
@@ -191,10 +211,16 @@ def _choice(target: ir.Target, seed: str, index: dict[str, int]) -> Choice:
 def _lower_route(
     position: int, route: ir.Route, policy: ir.Policy, index: dict[str, int]
 ) -> LoweredRoute:
+    request_scans = _scans(route, policy, "request")
+    response_scans = _share_dfas(_scans(route, policy, "response"), request_scans)
     header_ops: list[Op] = []
     if route.require_key or route.jwt is not None:
         header_ops += [Authenticate(route.require_key, route.jwt is not None), RecordPrincipal()]
     header_ops.append(StripClientCredentials())
+    if response_scans:
+        # A compressed answer cannot be inspected (and would be refused):
+        # ask the provider for an identity-encoded one.
+        header_ops.append(HeaderRemove(False, "accept-encoding"))
     for op in route.request_headers:
         header_ops.append(
             HeaderSet(False, op.name, op.value)
@@ -233,7 +259,9 @@ def _lower_route(
         )
     if route.params:
         body_ops.append(CheckParams(route.params))
-    body_ops += _scans(route, policy)
+    if response_scans:
+        body_ops.append(RefuseStream())
+    body_ops += request_scans
     body_ops.append(RewriteModel(tuple(b.model for b in policy.backends)))
     # The runtime puts each prepended message first, so prepends are emitted
     # last-to-first: the messages then appear in the order the policy wrote them.
@@ -259,6 +287,7 @@ def _lower_route(
         header_ops=tuple(header_ops),
         body_ops=tuple(body_ops),
         response_ops=tuple(response_ops),
+        response_body_ops=tuple(response_scans),
     )
 
 
@@ -276,34 +305,50 @@ def phrase_pattern(words: tuple[str, ...]) -> str:
     return r"\b(?:" + "|".join(esc(w) for w in words) + r")\b"
 
 
-def _scans(route: ir.Route, policy: ir.Policy) -> list[Op]:
-    """ScanText ops for the request side of a route: DLP, then deny lists."""
-    ops: list[Op] = []
+def _share_dfas(response: list[ScanText], request: list[ScanText]) -> list[ScanText]:
+    """Response ops that scan exactly the patterns of a request op run its DFA
+    set (the tables are the large part of a scan)."""
+    by_patterns = {op.patterns: op.dfa_name for op in request}
+    return [
+        replace(op, dfa=by_patterns[op.patterns]) if op.patterns in by_patterns else op
+        for op in response
+    ]
+
+
+def _scans(route: ir.Route, policy: ir.Policy, direction: ir.Direction) -> list[ScanText]:
+    """ScanText ops for one side of a route: DLP, then deny lists. Request
+    tables and metrics keep their names; the response side's have `resp` /
+    `.response.` in theirs."""
+    response = direction == "response"
+    suffix = "_resp" if response else ""
+    side = ".response" if response else ""
+    ops: list[ScanText] = []
     detectors = {d.name: d for d in policy.detectors}
     patterns: list[tuple[str, bool]] = []
     rules: list[ScanRule] = []
     for rule in route.dlp:
-        if "request" not in rule.directions:
+        if direction not in rule.directions:
             continue
         d = detectors[rule.detector]
-        metric = f"aipol.dlp.{route.id}.{d.name}.{rule.action}"
+        metric = f"aipol.dlp.{route.id}{side}.{d.name}.{rule.action}"
         for source in d.patterns:
             patterns.append((source, d.case_insensitive))
             rules.append(ScanRule(rule.action, d.name, d.label, d.validator, metric))
     if patterns:
-        ops.append(ScanText(f"dlp_{route.id}", tuple(patterns), tuple(rules), "dlp_blocked"))
+        ops.append(ScanText(f"dlp_{route.id}{suffix}", tuple(patterns), tuple(rules),
+                            "dlp_blocked", response))
     deny_patterns: list[tuple[str, bool]] = []
     deny_rules: list[ScanRule] = []
     for i, deny in enumerate(route.deny):
-        if "request" not in deny.directions:
+        if direction not in deny.directions:
             continue
         # Chunks keep each DFA small; a list of thousands of phrases becomes
         # several patterns of one set.
         for start in range(0, len(deny.words), 200):
             deny_patterns.append((phrase_pattern(deny.words[start:start + 200]), True))
             deny_rules.append(ScanRule("block", "deny words", "DENY", None,
-                                       f"aipol.deny.{route.id}.list{i}.block"))
+                                       f"aipol.deny.{route.id}{side}.list{i}.block"))
     if deny_patterns:
-        ops.append(ScanText(f"deny_{route.id}", tuple(deny_patterns), tuple(deny_rules),
-                            "content_blocked"))
+        ops.append(ScanText(f"deny_{route.id}{suffix}", tuple(deny_patterns), tuple(deny_rules),
+                            "content_blocked", response))
     return ops

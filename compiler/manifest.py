@@ -74,14 +74,16 @@ def build_manifest(
 
     tables = {}
     for route in lower.lower(policy).routes:
-        for op in route.body_ops:
+        for op in (*route.body_ops, *route.response_body_ops):
             if isinstance(op, lower.ScanText):
                 ds = codegen.compiled_scan_set(op)
                 tables[op.name] = {
                     "patterns": len(ds.patterns),
                     "scanners": len(ds.scans),
-                    "table_bytes": emit.table_bytes(ds),
+                    # A response set that runs the request side's DFA adds no tables.
+                    "table_bytes": emit.table_bytes(ds) if op.dfa_name == op.name else 0,
                     "detectors": sorted({r.detector for r in op.rules}),
+                    "direction": "response" if op.response else "request",
                 }
     return {
         "policy": policy.name,

@@ -64,14 +64,6 @@ def resolve_security(
     out = SecurityFields()
     seen_rules: dict[tuple[str, str], ast.Node] = {}
     for stmt in nodes:
-        if isinstance(stmt, ast.Dlp | ast.DenyWords) and "response" in stmt.directions:
-            error(
-                "scanning responses is parsed but not compiled yet by this version of aipol",
-                stmt.span,
-                hint="scan `request` only for now: a policy must never look enforced when it "
-                "is not",
-            )
-            continue
         if isinstance(stmt, ast.Dlp):
             for item in stmt.body:
                 if isinstance(item, ast.DlpAction):

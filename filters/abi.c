@@ -115,12 +115,7 @@ static int is_ows(uint8_t c) { return c == ' ' || c == '\t'; }
 /* 1 if a content-type value names application/json (parameters such as
  * "; charset=utf-8" ignored, case-insensitive). */
 static int is_json_content_type(const uint8_t *p, uint32_t n) {
-  uint32_t i = 0, end;
-  while (i < n && is_ows(p[i])) i++;
-  end = i;
-  while (end < n && p[end] != ';') end++;
-  while (end > i && is_ows(p[end - 1])) end--;
-  return end - i == 16 && aipol_ieq(p + i, "application/json", 16);
+  return aipol_media_type_is(p, n, "application/json", 16);
 }
 
 /* Parses a content-length value; saturates; 0 if it is not a number. */
@@ -409,16 +404,19 @@ __attribute__((export_name("proxy_on_request_body"))) uint32_t proxy_on_request_
 __attribute__((export_name("proxy_on_response_headers"))) uint32_t proxy_on_response_headers(
     uint32_t ctx, uint32_t num_headers, uint32_t end_of_stream) {
   (void)num_headers;
-  (void)end_of_stream;
   aipol_stream *s = aipol_stream_get(ctx);
-  if (s && s->route >= 0) aipol_policy_response_headers(s);
+  if (s && s->route >= 0) {
+    aipol_policy_response_headers(s);
+    if (aipol_policy_route_scans_response(s->route)) aipol_response_headers_begin(s, end_of_stream);
+  }
   return PW_CONTINUE;
 }
 
-/* proxy_on_response_body, proxy_on_log and proxy_on_done are deliberately
- * not exported: Envoy skips callbacks a module does not export, and each
- * call into the VM costs about a microsecond (on_response_body would run on
- * every streamed chunk). */
+/* proxy_on_log and proxy_on_done are deliberately not exported: Envoy skips
+ * callbacks a module does not export, and each call into the VM costs about
+ * a microsecond. proxy_on_response_body / _trailers are exported by the
+ * generated policy only when a route scans responses (response.c), so
+ * policies without response scanning never pay a call per streamed chunk. */
 
 __attribute__((export_name("proxy_on_delete"))) void proxy_on_delete(uint32_t ctx) {
   stream_delete(ctx);

@@ -30,6 +30,7 @@
 
 /* BufferType */
 #define PW_BUFFER_REQUEST_BODY 0
+#define PW_BUFFER_RESPONSE_BODY 1
 #define PW_BUFFER_PLUGIN_CONFIGURATION 7
 
 /* Log levels */

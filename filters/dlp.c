@@ -83,19 +83,32 @@ static int internal_error(aipol_stream *s) {
                           sizeof(msg) - 1);
 }
 
-/* Scans one text token; queues its rewrite. AIPOL_STOP after a block reply. */
-static int scan_text(aipol_stream *s, const aipol_chat_request *req, const aipol_text *t,
-                     const aipol_dlp *dlp) {
+/* The outcome of scanning one text token. */
+typedef struct {
+  const aipol_dlp_rule *block; /* a block rule matched */
+  uint8_t *json;               /* the rewritten token (a JSON string), or NULL */
+  uint32_t json_len;
+  int oom;                     /* out of memory */
+} scan_out;
+
+/* Scans the string token t of `body`: counts what it acts on, and computes
+ * the rewrite of the token or the block. */
+static void scan_core(const uint8_t *body, const aipol_text *t, const aipol_dlp *dlp,
+                      scan_out *o) {
   uint32_t n;
-  uint8_t *d = aipol_text_decode(req, t, &n);
-  if (!d) return internal_error(s);
+  uint8_t *d = aipol_json_string_decode(body, t->start, t->end, &n);
+  if (!d) {
+    o->oom = 1;
+    return;
+  }
   aipol_match stack[STACK_MATCHES], *m = stack;
   uint32_t found = aipol_dfa_find(dlp->set, d, n, m, STACK_MATCHES);
   if (found > STACK_MATCHES) {
     m = aipol_malloc(found * sizeof(aipol_match));
     if (!m) {
       aipol_free(d);
-      return internal_error(s);
+      o->oom = 1;
+      return;
     }
     found = aipol_dfa_find(dlp->set, d, n, m, found);
   }
@@ -110,9 +123,9 @@ static int scan_text(aipol_stream *s, const aipol_chat_request *req, const aipol
     if (rule->validator && !aipol_validate(rule->validator, text, len)) continue;
     if (rule->action == AIPOL_DLP_BLOCK) {
       count(rule);
-      if (m != stack) aipol_free(m);
-      aipol_free(d);
-      return blocked(s, rule, dlp->block_code);
+      o->block = rule;
+      kept = 0;
+      break;
     }
     if (rule->action == AIPOL_DLP_LOG) {
       count(rule);
@@ -124,37 +137,47 @@ static int scan_text(aipol_stream *s, const aipol_chat_request *req, const aipol
     last_end = m[i].end;
     m[kept++] = m[i];
   }
-  int rc = AIPOL_CONTINUE;
   if (kept) {
     uint8_t *out = aipol_malloc(out_len ? out_len : 1);
     uint8_t *json = out ? aipol_malloc(6 * out_len + 2) : 0;
     if (!json) {
       aipol_free(out);
-      rc = internal_error(s);
+      o->oom = 1;
     } else {
-      uint32_t o = 0, at = 0;
+      uint32_t w = 0, at = 0;
       for (uint32_t i = 0; i < kept; i++) {
-        memcpy(out + o, d + at, m[i].start - at);
-        o += m[i].start - at;
+        memcpy(out + w, d + at, m[i].start - at);
+        w += m[i].start - at;
         const aipol_dlp_rule *rule = &dlp->rules[m[i].pattern];
-        o += write_replacement(rule, d + m[i].start, m[i].end - m[i].start, out + o, out_len - o);
+        w += write_replacement(rule, d + m[i].start, m[i].end - m[i].start, out + w, out_len - w);
         at = m[i].end;
       }
-      memcpy(out + o, d + at, n - at);
-      o += n - at;
-      uint32_t jl = aipol_json_escape(out, o, json, 6 * out_len + 2);
+      memcpy(out + w, d + at, n - at);
+      w += n - at;
+      uint32_t jl = aipol_json_escape(out, w, json, 6 * out_len + 2);
       aipol_free(out);
       if (!jl) {
         aipol_free(json);
-        rc = internal_error(s);
+        o->oom = 1;
       } else {
-        aipol_chat_replace_text(s, t, json, jl);
+        o->json = json;
+        o->json_len = jl;
       }
     }
   }
   if (m != stack) aipol_free(m);
   aipol_free(d);
-  return rc;
+}
+
+/* Scans one text token; queues its rewrite. AIPOL_STOP after a block reply. */
+static int scan_text(aipol_stream *s, const aipol_chat_request *req, const aipol_text *t,
+                     const aipol_dlp *dlp) {
+  scan_out o = {0, 0, 0, 0};
+  scan_core(req->body, t, dlp, &o);
+  if (o.block) return blocked(s, o.block, dlp->block_code);
+  if (o.oom) return internal_error(s);
+  if (o.json) aipol_chat_replace_text(s, t, o.json, o.json_len);
+  return AIPOL_CONTINUE;
 }
 
 int aipol_dlp_request(aipol_stream *s, const aipol_chat_request *req, const aipol_dlp *dlp) {
@@ -162,4 +185,25 @@ int aipol_dlp_request(aipol_stream *s, const aipol_chat_request *req, const aipo
   for (uint32_t i = 0; i < req->text_count; i++)
     if (scan_text(s, req, &req->texts[i], dlp) == AIPOL_STOP) return AIPOL_STOP;
   return AIPOL_CONTINUE;
+}
+
+int aipol_dlp_response(aipol_stream *s, aipol_chat_response *resp, const aipol_dlp *dlp) {
+  (void)s;
+  if (!resp || resp->block_code) return AIPOL_STOP;
+  for (uint32_t i = 0; i < resp->text_count; i++) {
+    const aipol_text *t = &resp->texts[i];
+    scan_out o = {0, 0, 0, 0};
+    scan_core(resp->body, t, dlp, &o);
+    if (o.block) {
+      aipol_free(o.json);
+      aipol_response_block(resp, dlp->block_code, o.block->name, o.block->name_len);
+      return AIPOL_STOP;
+    }
+    if (o.oom) {
+      resp->edit_error = 1;
+      return AIPOL_STOP;
+    }
+    if (o.json) aipol_response_replace_text(resp, t, o.json, o.json_len);
+  }
+  return resp->edit_error ? AIPOL_STOP : AIPOL_CONTINUE;
 }

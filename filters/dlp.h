@@ -15,6 +15,7 @@
 
 #include "dfa.h"
 #include "json.h"
+#include "response.h"
 #include "types.h"
 
 #define AIPOL_DLP_REDACT 0
@@ -48,6 +49,12 @@ typedef struct {
  * AIPOL_STOP; rewrites are queued as body edits. Returns AIPOL_CONTINUE
  * otherwise. Every match acted on is counted and logged without its value. */
 int aipol_dlp_request(aipol_stream *s, const aipol_chat_request *req, const aipol_dlp *dlp);
+
+/* The same on a chat completion response: a block marks `resp` blocked
+ * (aipol_response_block; the runtime replaces the body, no reply is sent:
+ * the response headers are gone) and returns AIPOL_STOP; rewrites are
+ * queued in resp->edits. `s` is unused (kept for symmetry). */
+int aipol_dlp_response(aipol_stream *s, aipol_chat_response *resp, const aipol_dlp *dlp);
 
 /* The key of the `hash` action's HMAC. */
 void aipol_dlp_set_hash_key(const uint8_t *key, uint32_t len);

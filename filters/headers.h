@@ -16,8 +16,9 @@
 int aipol_header_get(uint32_t map, const char *name, uint32_t name_len, aipol_slice *out);
 /* Request header snapshot: one proxy_get_header_map_pairs call at the start
  * of the request-headers callback; aipol_request_header_get then reads from
- * it (first entry of a name, as proxy_get_header_map_value) until a request
- * header is changed or the snapshot is released. */
+ * it (first entry of a name, as proxy_get_header_map_value) until it is
+ * released. aipol_request_header_set/_remove keep it up to date (and skip
+ * the host call for removing a header it does not hold). */
 void aipol_request_headers_snapshot(void);
 void aipol_request_headers_release(void);
 int aipol_request_header_get(const char *name, uint32_t name_len, aipol_slice *out);

@@ -11,6 +11,7 @@
  * always validated).
  */
 #include "json.h"
+#include "json_scan.h"
 #include "alloc.h"
 #include "policy.h"
 #include "util.h"
@@ -85,18 +86,8 @@ static uint32_t utf8_encode(uint32_t cp, uint8_t out[4]) {
 
 /* ---- scanner ---------------------------------------------------------- */
 
-typedef struct {
-  const uint8_t *p;
-  uint32_t len;
-  uint32_t pos;
-  uint32_t depth;  /* containers currently open */
-  int err;         /* fatal: SYNTAX, TOO_DEEP, NO_MEMORY */
-  int field_err;   /* deferred: BAD_FIELD */
-  const char *field; /* the field of the first BAD_FIELD */
-  aipol_chat_request *req; /* where message text tokens are recorded */
-  uint32_t text_cap;
-  uint32_t msg_index;
-} scanner;
+/* The scanner state (json_scan.h exposes it with the scanning primitives). */
+typedef aipol_jscan scanner;
 
 /* A growable byte buffer (content parts are joined into one). */
 typedef struct {
@@ -871,12 +862,17 @@ int aipol_json_parse_chat(const uint8_t *body, uint32_t len, aipol_chat_request 
 }
 
 uint8_t *aipol_text_decode(const aipol_chat_request *req, const aipol_text *t, uint32_t *len) {
-  scanner sc = {req->body, t->end, t->start, 0, 0, 0, 0, 0, 0, 0};
+  return aipol_json_string_decode(req->body, t->start, t->end, len);
+}
+
+uint8_t *aipol_json_string_decode(const uint8_t *body, uint32_t start, uint32_t end,
+                                  uint32_t *len) {
+  scanner sc = {body, end, start, 0, 0, 0, 0, 0, 0, 0};
   uint32_t dlen;
   if (!scan_string(&sc, 0, 0, &dlen)) return 0;
   uint8_t *d = aipol_malloc(dlen ? dlen : 1);
   if (!d) return 0;
-  sc.pos = t->start;
+  sc.pos = start;
   scan_string(&sc, d, dlen, &dlen);
   *len = dlen;
   return d;
@@ -895,6 +891,24 @@ void aipol_chat_free(aipol_chat_request *req) {
   }
   memset(req, 0, sizeof(*req));
 }
+
+/* ---- the scanner for the runtime's other documents (json_scan.h) ------ */
+
+void aipol_jscan_ws(aipol_jscan *sc) { skip_ws(sc); }
+int aipol_jscan_peek(aipol_jscan *sc) { return peek(sc); }
+int aipol_jscan_string(aipol_jscan *sc, uint8_t *dst, uint32_t cap, uint32_t *dlen) {
+  if (peek(sc) != '"') {
+    fail(sc, AIPOL_JSON_SYNTAX);
+    return 0;
+  }
+  return scan_string(sc, dst, cap, dlen);
+}
+int aipol_jscan_key(aipol_jscan *sc, uint8_t *k, uint32_t cap, uint32_t *klen) {
+  return scan_key(sc, k, cap, klen);
+}
+int aipol_jscan_skip(aipol_jscan *sc) { return skip_value(sc); }
+int aipol_jscan_open(aipol_jscan *sc) { return open_container(sc); }
+int aipol_jscan_next(aipol_jscan *sc, uint8_t close) { return next_item(sc, close); }
 
 /* ---- escaping --------------------------------------------------------- */
 

@@ -87,6 +87,9 @@ void aipol_chat_replace_text(aipol_stream *s, const aipol_text *t, uint8_t *json
                              uint32_t len);
 
 uint8_t *aipol_text_decode(const aipol_chat_request *req, const aipol_text *t, uint32_t *len);
+/* The same for the string token [start, end) of any body (quotes included). */
+uint8_t *aipol_json_string_decode(const uint8_t *body, uint32_t start, uint32_t end,
+                                  uint32_t *len);
 
 /* The top-level member `name` (not model/messages/stream/max_tokens), or NULL. */
 const aipol_field *aipol_chat_field(const aipol_chat_request *req, const char *name, uint32_t len);

@@ -23,13 +23,20 @@
  *   on_request_body (end_of_stream):
  *     parse the JSON (400 on error), aipol_policy_request_body(s, &req),
  *     apply the edits collected in s->edits to the body.
- *   on_response_headers: aipol_policy_response_headers(s)
+ *   on_response_headers: aipol_policy_response_headers(s); if
+ *     aipol_policy_route_scans_response(route): aipol_response_headers_begin
+ *     (response.c) decides whether the body is buffered.
+ *   on_response_body (exported by the generated code only when some route
+ *     scans responses; it calls aipol_response_body): at end_of_stream, parse
+ *     the chat completion, aipol_policy_response_body(s, &resp), apply its
+ *     rewrites or replace the body by the block error.
  */
 #ifndef AIPOL_POLICY_H
 #define AIPOL_POLICY_H
 
 #include "types.h"
 #include "json.h"
+#include "response.h"
 
 /* Return codes of the policy hooks. */
 #define AIPOL_CONTINUE 0  /* go on (body phase follows if the route needs it) */
@@ -58,6 +65,14 @@ int aipol_policy_request_body(aipol_stream *s, const aipol_chat_request *req);
 
 /* Response header phase of s->route: response header edits. */
 int aipol_policy_response_headers(aipol_stream *s);
+
+/* 1 if route `route` inspects response bodies (`dlp response`, `deny words
+ * ... in response`), else 0. Such a route refuses streamed requests. */
+int aipol_policy_route_scans_response(int route);
+
+/* Response body phase of s->route: runs the response scanners over a parsed
+ * chat completion; they queue rewrites in resp or mark it blocked. */
+int aipol_policy_response_body(aipol_stream *s, aipol_chat_response *resp);
 
 /* ---- provided by the runtime for the generated code --------------------- */
 

@@ -58,6 +58,8 @@ typedef struct aipol_stream {
                                        forwarding an unedited body */
   aipol_slice request_id;           /* x-request-id, copied in the header phase
                                        (headers are gone in the body phase) */
+  uint32_t response_mode;           /* response inspection (response.c):
+                                       0 none, else AIPOL_RESPONSE_* */
 } aipol_stream;
 
 #endif

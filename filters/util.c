@@ -22,6 +22,17 @@ int aipol_ieq(const uint8_t *a, const char *b, uint32_t n) {
   return 1;
 }
 
+static int is_ows(uint8_t c) { return c == ' ' || c == '\t'; }
+
+int aipol_media_type_is(const uint8_t *p, uint32_t n, const char *type, uint32_t type_len) {
+  uint32_t i = 0, end;
+  while (i < n && is_ows(p[i])) i++;
+  end = i;
+  while (end < n && p[end] != ';') end++;
+  while (end > i && is_ows(p[end - 1])) end--;
+  return end - i == type_len && aipol_ieq(p + i, type, type_len);
+}
+
 int aipol_ct_eq(const uint8_t *a, const uint8_t *b, uint32_t n) {
   uint8_t diff = 0;
   for (uint32_t i = 0; i < n; i++) diff |= a[i] ^ b[i];

@@ -25,6 +25,10 @@ static inline uint8_t aipol_lower(uint8_t c) { return c >= 'A' && c <= 'Z' ? c +
 /* Case-insensitive ASCII comparison of a[0..n) with the lower-case b. */
 int aipol_ieq(const uint8_t *a, const char *b, uint32_t n);
 
+/* 1 if a content-type value names the media type `type` (lower-case, type_len
+ * bytes): parameters such as "; charset=utf-8" ignored, case-insensitive. */
+int aipol_media_type_is(const uint8_t *p, uint32_t n, const char *type, uint32_t type_len);
+
 /* Constant-time comparison of n bytes: 1 if equal. */
 int aipol_ct_eq(const uint8_t *a, const uint8_t *b, uint32_t n);
 

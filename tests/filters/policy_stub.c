@@ -94,3 +94,16 @@ int aipol_policy_response_headers(aipol_stream *s) {
   aipol_response_header_set("x-aipol-policy", 14, (const uint8_t *)"stub", 4);
   return AIPOL_CONTINUE;
 }
+
+/* No route of the stub inspects responses (the compiled policies' tests,
+ * tests/compiler/test_dlp_response.py, cover that phase). */
+int aipol_policy_route_scans_response(int route) {
+  (void)route;
+  return 0;
+}
+
+int aipol_policy_response_body(aipol_stream *s, aipol_chat_response *resp) {
+  (void)s;
+  (void)resp;
+  return AIPOL_CONTINUE;
+}

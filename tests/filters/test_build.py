@@ -23,6 +23,8 @@ EXPECTED_EXPORTS = {
     "proxy_on_delete",
 }
 # Empty callbacks are not exported: Envoy skips what a module does not export.
+# (proxy_on_response_body/_trailers are exported by the generated policy, and only
+# when a route scans responses: tests/compiler/test_dlp_response.py.)
 UNEXPORTED = {"proxy_on_response_body", "proxy_on_log", "proxy_on_done"}
 
 # proxy-wasm 0.2.1 functions Envoy provides (abi reference §2); importing

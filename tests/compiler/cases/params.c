@@ -82,6 +82,12 @@ int aipol_policy_route_needs_body(int route) {
   }
 }
 
+int aipol_policy_route_scans_response(int route) {
+  switch (route) {
+    default: return 0;
+  }
+}
+
 /* ---- r0: /v1/chat/completions ---- */
 
 static int r0_request_headers(aipol_stream *s) {
@@ -196,6 +202,13 @@ int aipol_policy_request_body(aipol_stream *s, const aipol_chat_request *req) {
 int aipol_policy_response_headers(aipol_stream *s) {
   switch (s->route) {
     case 0: return r0_response_headers(s);
+    default: return AIPOL_CONTINUE;
+  }
+}
+
+int aipol_policy_response_body(aipol_stream *s, aipol_chat_response *resp) {
+  (void)resp;
+  switch (s->route) {
     default: return AIPOL_CONTINUE;
   }
 }

@@ -84,14 +84,24 @@ aipol_bench_step_one(uint32_t g, const uint8_t *text, uint32_t len, uint32_t rou
   return (uint32_t)hit;
 }
 
-static inline uint32_t next_col_of(const aipol_dfa *d, uint32_t st, uint32_t col) {
-  uint32_t i = st * d->ncols + col;
-  return d->next8 ? d->next8[i] : d->next16[i];
+/* The scanners' tables (dfa.h) hold row offsets over one shared column map;
+ * the prototypes below work on state numbers, hence these conversions. */
+#define BENCH_COLS (BENCH_SET.scan_cols)
+
+static inline uint32_t entry_of(const aipol_dfa_scan *d, uint32_t i) {
+  return BENCH_SET.scan_wide ? d->next32[i] : d->next16[i];
 }
 
-static inline uint32_t next_byte_of(const aipol_dfa *d, uint32_t st, uint8_t b) {
-  return next_col_of(d, st, d->classes[b]);
+static inline uint32_t next_col_of(const aipol_dfa_scan *d, uint32_t st, uint32_t col) {
+  return entry_of(d, st * BENCH_COLS + col) / BENCH_COLS;
 }
+
+static inline uint32_t next_byte_of(const aipol_dfa_scan *d, uint32_t st, uint8_t b) {
+  return next_col_of(d, st, BENCH_SET.scan_classes[b]);
+}
+
+static inline uint32_t start_of(const aipol_dfa_scan *d) { return d->start / BENCH_COLS; }
+static inline uint32_t fa_of(const aipol_dfa_scan *d) { return d->first_accept / BENCH_COLS; }
 
 /* -- the fused prototype ------------------------------------------------------------- */
 
@@ -108,14 +118,13 @@ static bench_pm bench_pms[AIPOL_DFA_MAX_SCANS];
 
 __attribute__((export_name("aipol_bench_fused_init"))) uint32_t aipol_bench_fused_init(void) {
   for (uint32_t g = 0; g < BENCH_SET.nscan; g++) {
-    const aipol_dfa *d = &BENCH_SET.scan[g];
-    uint32_t n = d->nstates * d->ncols;
+    const aipol_dfa_scan *d = &BENCH_SET.scan[g];
+    uint32_t n = d->nstates * BENCH_COLS;
     uint32_t *t = (uint32_t *)aipol_malloc(4 * n);
     if (!t) return 0;
-    for (uint32_t i = 0; i < n; i++)
-      t[i] = (d->next8 ? d->next8[i] : d->next16[i]) * d->ncols;
-    bench_pms[g] = (bench_pm){d->classes, t, d->start * d->ncols, d->first_accept * d->ncols,
-                              d->ncols, BENCH_SET.eof, d->accept};
+    for (uint32_t i = 0; i < n; i++) t[i] = entry_of(d, i);
+    bench_pms[g] = (bench_pm){BENCH_SET.scan_classes, t, d->start, d->first_accept,
+                              BENCH_COLS, BENCH_SET.eof, d->accept};
   }
   return BENCH_SET.nscan;
 }
@@ -180,7 +189,7 @@ __attribute__((export_name("aipol_bench_shared_init"))) uint32_t aipol_bench_sha
     uint32_t c = 0;
     for (; c < n; c++) {
       uint32_t g = 0;
-      while (g < set->nscan && set->scan[g].classes[b] == set->scan[g].classes[rep[c]]) g++;
+      while (g < set->nscan && set->scan_classes[b] == set->scan_classes[rep[c]]) g++;
       if (g == set->nscan) break;
     }
     if (c == n) rep[n++] = (uint8_t)b;
@@ -188,13 +197,13 @@ __attribute__((export_name("aipol_bench_shared_init"))) uint32_t aipol_bench_sha
   }
   bench_nshared = n;
   for (uint32_t g = 0; g < set->nscan; g++) {
-    const aipol_dfa *d = &set->scan[g];
+    const aipol_dfa_scan *d = &set->scan[g];
     uint32_t *t = (uint32_t *)aipol_malloc(4 * d->nstates * n);
     uint32_t *e = (uint32_t *)aipol_malloc(4 * d->nstates);
     if (!t || !e) return 0;
     for (uint32_t st = 0; st < d->nstates; st++) {
       for (uint32_t c = 0; c < n; c++) t[st * n + c] = next_byte_of(d, st, rep[c]) * n;
-      e[st] = (set->eof ? next_col_of(d, st, d->ncols - 1) : st) * n;
+      e[st] = (set->eof ? next_col_of(d, st, BENCH_COLS - 1) : st) * n;
     }
     bench_shared_next[g] = t;
     bench_shared_eof[g] = e;
@@ -203,15 +212,15 @@ __attribute__((export_name("aipol_bench_shared_init"))) uint32_t aipol_bench_sha
 }
 
 static inline uint64_t sh_accept(uint32_t g, uint32_t off) {
-  const aipol_dfa *d = &BENCH_SET.scan[g];
+  const aipol_dfa_scan *d = &BENCH_SET.scan[g];
   uint32_t st = off / bench_nshared;
-  return st >= d->first_accept ? d->accept[st - d->first_accept] : 0;
+  return st >= fa_of(d) ? d->accept[st - fa_of(d)] : 0;
 }
 
 #define SH_DECL(i)                                                                     \
   const uint32_t *t##i = bench_shared_next[g0 + (i < k ? i : 0)];                      \
-  uint32_t s##i = BENCH_SET.scan[g0 + (i < k ? i : 0)].start * ns;                     \
-  uint32_t f##i = i < k ? BENCH_SET.scan[g0 + i].first_accept * ns : 0xFFFFFFFFu;
+  uint32_t s##i = start_of(&BENCH_SET.scan[g0 + (i < k ? i : 0)]) * ns;                \
+  uint32_t f##i = i < k ? fa_of(&BENCH_SET.scan[g0 + i]) * ns : 0xFFFFFFFFu;
 #define SH_FINISH(i) \
   if (i < k) hit |= sh_accept(g0 + i, s##i) | sh_accept(g0 + i, bench_shared_eof[g0 + i][s##i / ns]);
 
@@ -292,8 +301,8 @@ __attribute__((export_name("aipol_bench_skip_init"))) uint32_t aipol_bench_skip_
   const aipol_dfa_set *set = &BENCH_SET;
   uint32_t idle[2][AIPOL_DFA_MAX_SCANS];
   for (uint32_t g = 0; g < set->nscan; g++) {
-    const aipol_dfa *d = &set->scan[g];
-    idle[0][g] = next_byte_of(d, d->start, ' ');
+    const aipol_dfa_scan *d = &set->scan[g];
+    idle[0][g] = next_byte_of(d, start_of(d), ' ');
     idle[1][g] = next_byte_of(d, idle[0][g], 'q');
     for (uint32_t m = 0; m < 2; m++) bench_idle[m][g] = idle[m][g] * bench_nshared;
   }
@@ -302,9 +311,9 @@ __attribute__((export_name("aipol_bench_skip_init"))) uint32_t aipol_bench_skip_
     for (uint32_t b = 0; b < 256; b++) {
       uint32_t to = (uint32_t)bench_is_word((uint8_t)b), ok = 1;
       for (uint32_t g = 0; g < set->nscan && ok; g++) {
-        const aipol_dfa *d = &set->scan[g];
+        const aipol_dfa_scan *d = &set->scan[g];
         uint32_t nx = next_byte_of(d, idle[m][g], (uint8_t)b);
-        ok = nx == idle[to][g] && nx < d->first_accept;
+        ok = nx == idle[to][g] && nx < fa_of(d);
       }
       bench_boring[m][b] = ok ? (uint8_t)to : 2;
       n += m == 1 && ok;
@@ -323,8 +332,8 @@ static uint64_t skip_scan(const uint8_t *text, uint32_t len, uint32_t *skipped) 
   uint32_t fa[AIPOL_DFA_MAX_SCANS];
   uint64_t hit = 0;
   for (uint32_t g = 0; g < nscan; g++) {
-    st[g] = BENCH_SET.scan[g].start * ns;
-    fa[g] = BENCH_SET.scan[g].first_accept * ns;
+    st[g] = start_of(&BENCH_SET.scan[g]) * ns;
+    fa[g] = fa_of(&BENCH_SET.scan[g]) * ns;
   }
   uint32_t i = 0, fast = 0;
   while (i < len) {

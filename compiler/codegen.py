@@ -272,17 +272,6 @@ class CGenerator:
             ]
         return [f"if (aipol_dlp_request(s, req, &{op.name}_cfg) == AIPOL_STOP) return AIPOL_STOP;"]
 
-    def refuse_stream_c(self, route: lo.LoweredRoute, op: lo.RefuseStream) -> list[str]:
-        msg = (
-            "This route inspects the model's responses, and streaming them is not "
-            'supported yet: send the request without "stream": true.'
-        )
-        return [
-            "if (req && req->has_stream && req->stream)",
-            '  return aipol_send_error(s, 400, "invalid_request_error", "stream_not_allowed",',
-            f"                          {bytes_args(msg)});",
-        ]
-
     def scan_tables(self) -> str:
         """File-level static data of every ScanText op: the DFA set (unless
         the op runs another op's), one rule per pattern, and the aipol_dlp

@@ -136,12 +136,6 @@ class ScanText(Op):
 
 
 @dataclass(frozen=True)
-class RefuseStream(Op):
-    """A route that inspects responses refuses `"stream": true`: streamed
-    responses are not scanned yet, and must not slip past the policy."""
-
-
-@dataclass(frozen=True)
 class RewriteModel(Op):
     """Set `model` to the chosen backend's model name where it differs."""
 
@@ -259,8 +253,6 @@ def _lower_route(
         )
     if route.params:
         body_ops.append(CheckParams(route.params))
-    if response_scans:
-        body_ops.append(RefuseStream())
     body_ops += request_scans
     body_ops.append(RewriteModel(tuple(b.model for b in policy.backends)))
     # The runtime puts each prepended message first, so prepends are emitted

@@ -25,6 +25,7 @@
 #include "jwt.h"
 #include "json.h"
 #include "policy.h"
+#include "sse.h"
 #include "util.h"
 
 /* ---- stream table: chained hash keyed by context id ------------------- */
@@ -93,6 +94,7 @@ static void stream_delete(uint32_t id) {
     aipol_edits_free(&e->s);
     aipol_slice_free(&e->s.request_id);
     aipol_jwt_principal_free(&e->s);
+    aipol_sse_free(&e->s);
     aipol_free(e);
     if (--live_streams == 0) aipol_config_collect();
     return;

@@ -4,18 +4,22 @@
  *
  * proxy-wasm imports used: none.
  *
- * A set holds up to 64 patterns. Its tables, each with its own byte ->
- * column map (equal maps are shared):
+ * A set holds up to 64 patterns. Its tables:
  *   - scan[0..nscan): unanchored DFAs of .*(p1|p2|...), each for a group
  *     of the patterns (one big DFA for patterns sharing bytes would be the
- *     product of their DFAs). A state >= first_accept
- *     carries accept[state - first_accept], the mask of the patterns with a
- *     match ending at the current position. A pattern with a trailing \b
+ *     product of their DFAs). They share ONE byte -> column map
+ *     (set->scan_classes) and row width (set->scan_cols), and their states
+ *     are stored as row offsets (state * scan_cols; see aipol_dfa_scan), so
+ *     the runner steps several scanners in one pass at one class lookup per
+ *     byte and one load per scanner. A state >= first_accept carries
+ *     accept[(state - first_accept) / scan_cols], the mask of the patterns
+ *     with a match ending at the current position. A pattern with a trailing \b
  *     is reported one step late, after the non-word byte that follows the
  *     match (so a match ending at e shows up after byte e was consumed), or
  *     on the EOF column (the last one, present when set->eof) when it ends
  *     at the end of the text;
- *   - fwd[i] / rev[i]: anchored DFAs of pattern i and of its reversal,
+ *   - fwd[i] / rev[i], each with its own byte -> column map (equal maps
+ *     are shared): anchored DFAs of pattern i and of its reversal,
  *     used to find the longest end from a start and the leftmost start
  *     from an end. A state >= first_accept accepts; `dead` (or
  *     AIPOL_DFA_NONE) never accepts again.
@@ -26,8 +30,9 @@
  * the match is not [A-Za-z0-9_] (or it ends the text)". Matches of
  * different patterns may overlap.
  *
- * Cost: one table step per byte per scanner (no allocation, no
- * recursion), then per match a reverse scan (back to where the reversed
+ * Cost: one class lookup per byte plus one table load per byte per
+ * scanner, the scanners stepped AIPOL_DFA_FUSE at a time in one pass (no
+ * allocation, no recursion), then per match a reverse scan (back to where the reversed
  * pattern dies, at most the pattern's longest match) and a forward scan
  * (the match plus the bytes the forward DFA needs to see it cannot grow).
  * Only for left_fix patterns, whose unbounded ones may cost more than
@@ -42,18 +47,30 @@
 #define AIPOL_DFA_NONE 0xFFFFFFFFu
 #define AIPOL_DFA_MAX_PATTERNS 64
 #define AIPOL_DFA_MAX_SCANS 64
+#define AIPOL_DFA_FUSE 4 /* scanners stepped together in one pass */
 
 typedef struct {
   uint32_t nstates;
-  uint32_t ncols;         /* row width; a scanner's last column is EOF when set->eof */
+  uint32_t ncols;         /* row width */
   uint32_t start;
   uint32_t dead;          /* AIPOL_DFA_NONE if there is none */
   uint32_t first_accept;  /* states >= first_accept accept */
   const uint8_t *classes; /* [256] byte -> column */
   const uint8_t *next8;   /* [nstates][ncols], when the DFA has <= 256 states */
   const uint16_t *next16; /* [nstates][ncols] otherwise (next8 == NULL) */
-  const uint64_t *accept; /* scanners only: [nstates - first_accept] pattern masks */
+  const uint64_t *accept; /* unused (NULL) */
 } aipol_dfa;
+
+/* A scanner. Every value here and in next16/next32 is a row offset
+ * (state * set->scan_cols), so a step is `st = next[st + column]`. */
+typedef struct {
+  uint32_t nstates;
+  uint32_t start;
+  uint32_t first_accept;  /* offsets >= first_accept accept */
+  const uint16_t *next16; /* [nstates][scan_cols] offsets, when !set->scan_wide */
+  const uint32_t *next32; /* the same, when set->scan_wide (next16 == NULL) */
+  const uint64_t *accept; /* [nstates - first_accept / scan_cols] pattern masks */
+} aipol_dfa_scan;
 
 typedef struct {
   uint32_t max_len; /* longest match in bytes, AIPOL_DFA_NONE if unbounded */
@@ -68,7 +85,10 @@ typedef struct {
   uint32_t npatterns;
   uint32_t nscan; /* scanners, <= AIPOL_DFA_MAX_SCANS */
   uint32_t eof;   /* the scanners have an EOF column (a pattern ends with \b) */
-  const aipol_dfa *scan;  /* [nscan] */
+  uint32_t scan_cols;           /* scanners' row width; the last column is EOF when eof */
+  uint32_t scan_wide;           /* scanner entries are uint32 (else uint16) */
+  const uint8_t *scan_classes;  /* [256] byte -> column, shared by the scanners */
+  const aipol_dfa_scan *scan;   /* [nscan] */
   const aipol_dfa *fwd;   /* [npatterns] */
   const aipol_dfa *rev;   /* [npatterns] */
   const aipol_dfa_pattern *patterns;
@@ -112,7 +132,7 @@ uint32_t aipol_dfa_find(const aipol_dfa_set *set, const uint8_t *text, uint32_t 
  * max_len + 2 bytes, and the offset where the kept window starts) and call
  * aipol_dfa_find on it when a step reports a hit. */
 typedef struct {
-  uint32_t state[AIPOL_DFA_MAX_SCANS];
+  uint32_t state[AIPOL_DFA_MAX_SCANS]; /* row offsets */
 } aipol_dfa_cursor;
 
 void aipol_dfa_start(const aipol_dfa_set *set, aipol_dfa_cursor *cur);

@@ -207,3 +207,126 @@ int aipol_dlp_response(aipol_stream *s, aipol_chat_response *resp, const aipol_d
   }
   return resp->edit_error ? AIPOL_STOP : AIPOL_CONTINUE;
 }
+
+/* ---- streaming (sse.c) -------------------------------------------------- */
+
+uint32_t aipol_dlp_hold(const aipol_dlp *const *dlps, uint32_t n) {
+  uint32_t h = 0;
+  for (uint32_t d = 0; d < n; d++) {
+    const aipol_dfa_set *set = dlps[d]->set;
+    for (uint32_t i = 0; i < set->npatterns; i++) {
+      uint32_t m = set->patterns[i].max_len;
+      if (m == AIPOL_DFA_NONE || m > AIPOL_DLP_STREAM_CAP) m = AIPOL_DLP_STREAM_CAP;
+      if (m > h) h = m;
+    }
+  }
+  return h + 1; /* the byte after a match decides a trailing \b */
+}
+
+typedef struct {
+  aipol_match m;
+  const aipol_dlp *dlp;
+} wmatch;
+
+int aipol_dlp_window(const aipol_dlp *const *dlps, uint32_t ndlp, const uint8_t *text,
+                     uint32_t len, uint32_t rel, uint32_t hold, int final, aipol_dlp_release *r) {
+  r->upto = rel;
+  r->text = 0;
+  r->text_len = 0;
+  r->block = 0;
+  r->block_code = 0;
+  /* Matches starting before `limit` are complete: a bounded match is at most
+   * hold - 1 bytes, and the byte after it is in the window. */
+  uint32_t limit = final ? len : (len > rel + hold ? len - hold : rel);
+  int forced = len - rel > AIPOL_DLP_STREAM_MAX_PENDING;
+  if (limit <= rel && !final) return 0;
+  uint32_t total = 0, cap = 0;
+  wmatch *all = 0;
+  for (uint32_t d = 0; d < ndlp; d++) {
+    aipol_match stack[STACK_MATCHES], *m = stack;
+    uint32_t found = aipol_dfa_find(dlps[d]->set, text, len, m, STACK_MATCHES);
+    if (found > STACK_MATCHES) {
+      m = aipol_malloc(found * sizeof(aipol_match));
+      if (!m) goto oom;
+      found = aipol_dfa_find(dlps[d]->set, text, len, m, found);
+    }
+    for (uint32_t i = 0; i < found; i++) {
+      if (m[i].start < rel || m[i].start >= limit) continue;
+      if (total == cap) {
+        uint32_t nc = cap ? cap * 2 : 16;
+        wmatch *na = aipol_realloc(all, nc * sizeof(wmatch));
+        if (!na) {
+          if (m != stack) aipol_free(m);
+          goto oom;
+        }
+        all = na;
+        cap = nc;
+      }
+      /* Insertion by start, stable across scanners (their order). */
+      uint32_t at = total++;
+      while (at > 0 && all[at - 1].m.start > m[i].start) {
+        all[at] = all[at - 1];
+        at--;
+      }
+      all[at].m = m[i];
+      all[at].dlp = dlps[d];
+    }
+    if (m != stack) aipol_free(m);
+  }
+  uint32_t upto = limit, kept = 0, last_end = rel, out_len = 0;
+  for (uint32_t i = 0; i < total; i++) {
+    const aipol_match *m = &all[i].m;
+    const aipol_dlp_rule *rule = &all[i].dlp->rules[m->pattern];
+    if (m->start >= upto) break;
+    if (!(rule->roles & (1u << AIPOL_ROLE_ASSISTANT))) continue;
+    uint32_t mlen = m->end - m->start;
+    if (rule->validator && !aipol_validate(rule->validator, text + m->start, mlen)) continue;
+    if (!final && !forced && m->end >= len) {
+      /* An unbounded pattern's match reaching the end of the window may
+       * still grow: hold it back from its start. */
+      upto = m->start;
+      break;
+    }
+    if (rule->action == AIPOL_DLP_BLOCK) {
+      count(rule);
+      r->block = rule;
+      r->block_code = all[i].dlp->block_code;
+      aipol_free(all);
+      return 1;
+    }
+    if (rule->action == AIPOL_DLP_LOG) {
+      count(rule);
+      continue;
+    }
+    if (kept && m->start < last_end) continue;
+    count(rule);
+    out_len += replacement_len(rule, mlen) - mlen;
+    last_end = m->end;
+    if (m->end > upto) upto = m->end;
+    all[kept++] = all[i];
+  }
+  /* Never split a UTF-8 sequence: the released text is JSON-escaped alone. */
+  while (upto > last_end && upto < len && (text[upto] & 0xC0) == 0x80) upto--;
+  out_len += upto - rel;
+  uint8_t *out = aipol_malloc(out_len ? out_len : 1);
+  if (!out) goto oom;
+  uint32_t w = 0, at = rel;
+  for (uint32_t i = 0; i < kept; i++) {
+    const aipol_match *m = &all[i].m;
+    memcpy(out + w, text + at, m->start - at);
+    w += m->start - at;
+    w += write_replacement(&all[i].dlp->rules[m->pattern], text + m->start, m->end - m->start,
+                           out + w, out_len - w);
+    at = m->end;
+  }
+  memcpy(out + w, text + at, upto - at);
+  w += upto - at;
+  aipol_free(all);
+  r->upto = upto;
+  r->text = out;
+  r->text_len = w;
+  return 0;
+oom:
+  aipol_free(all);
+  return -1;
+}

@@ -56,6 +56,39 @@ int aipol_dlp_request(aipol_stream *s, const aipol_chat_request *req, const aipo
  * queued in resp->edits. `s` is unused (kept for symmetry). */
 int aipol_dlp_response(aipol_stream *s, aipol_chat_response *resp, const aipol_dlp *dlp);
 
+/* Provided by the generated policy: the response scanners of route `route`
+ * in the order they run (the first min(count, max) written to out). The SSE
+ * path (sse.c) scans streamed deltas with them. */
+uint32_t aipol_policy_response_scanners(int route, const aipol_dlp **out, uint32_t max);
+
+/* ---- streaming (sse.c) ----
+ * A stream's text is scanned in a window: text[0, rel) was released already
+ * (kept as left context for \b and so a match is never cut), text[rel, len)
+ * is pending. aipol_dlp_window decides the matches that start in the
+ * pending part and cannot change with more text (those starting at least
+ * `hold` bytes before the end; all of them when `final`), acts on them
+ * (counted once) and releases text[rel, upto): `upto` is len - hold, moved
+ * past a rewritten match that straddles it and back to a UTF-8 boundary.
+ * Unbounded patterns are capped at AIPOL_DLP_STREAM_CAP bytes of
+ * hold-back; a match of one still running at the end of the window is held
+ * from its start, up to AIPOL_DLP_STREAM_MAX_PENDING pending bytes. */
+#define AIPOL_DLP_STREAM_CAP 256u
+#define AIPOL_DLP_STREAM_MAX_PENDING 4096u
+
+typedef struct {
+  uint32_t upto;                /* released up to here */
+  uint8_t *text;                /* the released text, rewritten (aipol_malloc'd) */
+  uint32_t text_len;
+  const aipol_dlp_rule *block;  /* a block rule matched: release nothing */
+  const char *block_code;
+} aipol_dlp_release;
+
+/* Bytes of hold-back the scanners need: longest match (capped) + 1. */
+uint32_t aipol_dlp_hold(const aipol_dlp *const *dlps, uint32_t n);
+/* 0 (r filled), 1 blocked (r->block), -1 out of memory. */
+int aipol_dlp_window(const aipol_dlp *const *dlps, uint32_t ndlp, const uint8_t *text,
+                     uint32_t len, uint32_t rel, uint32_t hold, int final, aipol_dlp_release *r);
+
 /* The key of the `hash` action's HMAC. */
 void aipol_dlp_set_hash_key(const uint8_t *key, uint32_t len);
 

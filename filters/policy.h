@@ -67,7 +67,8 @@ int aipol_policy_request_body(aipol_stream *s, const aipol_chat_request *req);
 int aipol_policy_response_headers(aipol_stream *s);
 
 /* 1 if route `route` inspects response bodies (`dlp response`, `deny words
- * ... in response`), else 0. Such a route refuses streamed requests. */
+ * ... in response`), else 0. Such a route scans streamed answers too
+ * (sse.c, through aipol_policy_response_scanners, declared in dlp.h). */
 int aipol_policy_route_scans_response(int route);
 
 /* Response body phase of s->route: runs the response scanners over a parsed

@@ -1,6 +1,8 @@
 /* response.c — inspection of non-streamed upstream responses (see
  * response.h): the chat completion scanner and the response phase.
  *
+ * Event streams go to sse.c.
+ *
  * proxy-wasm imports used: proxy_get_buffer_bytes, proxy_set_buffer_bytes;
  * through headers.c proxy_get_header_map_value, proxy_replace_header_map_value,
  * proxy_remove_header_map_value; through util.c the metric and log calls.
@@ -13,6 +15,7 @@
 #include "json_scan.h"
 #include "policy.h"
 #include "reply.h"
+#include "sse.h"
 #include "util.h"
 
 /* ---- scanner ---------------------------------------------------------- */
@@ -236,13 +239,16 @@ void aipol_response_headers_begin(aipol_stream *s, uint32_t end_of_stream) {
     encoded = !(v.len == 0 || (v.len == 8 && aipol_ieq(v.ptr, "identity", 8)));
     aipol_slice_free(&v);
   }
-  if (stream || (json && encoded)) {
-    /* An event stream (the request asked for none: an upstream streaming
-     * anyway) or a compressed JSON body: nothing the gateway can inspect, so
-     * nothing it may pass. The body becomes a JSON error. */
+  if ((stream || json) && encoded) {
+    /* A compressed JSON body or event stream: nothing the gateway can
+     * inspect, so nothing it may pass. The body becomes a JSON error. */
     s->response_mode = AIPOL_RESPONSE_REFUSE;
     aipol_response_header_remove("content-encoding", 16);
     aipol_response_header_set("content-type", 12, (const uint8_t *)"application/json", 16);
+  } else if (stream) {
+    /* A streamed chat completion: scanned event by event (sse.c). */
+    if (!aipol_sse_begin(s)) log_cstr(PW_LOG_ERROR, "aipol: out of memory");
+    s->response_mode = AIPOL_RESPONSE_SSE;
   } else if (json) {
     s->response_mode = AIPOL_RESPONSE_SCAN;
   } else {
@@ -366,6 +372,7 @@ static void finish(aipol_stream *s, uint32_t size) {
 uint32_t aipol_response_body(uint32_t ctx, uint32_t body_size, uint32_t end_of_stream) {
   aipol_stream *s = aipol_stream_get(ctx);
   if (!s || !s->response_mode) return PW_CONTINUE;
+  if (s->response_mode == AIPOL_RESPONSE_SSE) return aipol_sse_body(s, body_size, end_of_stream);
   if (s->response_mode == AIPOL_RESPONSE_SCAN && body_size > aipol_policy_max_body) {
     s->response_mode = AIPOL_RESPONSE_TOO_LARGE;
     aipol_count("aipol.response.too_large", 24);
@@ -384,6 +391,10 @@ uint32_t aipol_response_body(uint32_t ctx, uint32_t body_size, uint32_t end_of_s
 uint32_t aipol_response_trailers(uint32_t ctx) {
   aipol_stream *s = aipol_stream_get(ctx);
   if (!s || !s->response_mode) return PW_CONTINUE;
+  /* A stream's body is forwarded chunk by chunk: at its trailers the text
+   * still held back (at most one window per choice) is dropped, never
+   * leaked. */
+  if (s->response_mode == AIPOL_RESPONSE_SSE) return PW_CONTINUE;
   /* The body ended without end_of_stream: the buffered body is still ours. */
   uint32_t size = 0;
   uint8_t *probe = 0;

@@ -14,9 +14,11 @@
  *    StopAllIterationAndWatermark, which stops the body callbacks), so they
  *    reach the client before the body is inspected and the status code can no
  *    longer change. Any other content type passes through unscanned (counted
- *    as aipol.response.unscanned), except an event stream or a compressed
- *    body, which the gateway cannot inspect: that body is replaced by an
- *    error (fail closed, aipol.response.not_inspectable).
+ *    as aipol.response.unscanned), except a compressed JSON body or event
+ *    stream, which the gateway cannot inspect: that body is replaced by an
+ *    error (fail closed, aipol.response.not_inspectable). An uncompressed
+ *    event stream (`text/event-stream`, a `"stream": true` request) is
+ *    scanned chunk by chunk and forwarded as it goes: see sse.h.
  *  - on_response_body: StopIterationAndBuffer until end_of_stream, then the
  *    body is parsed; a body that is not a chat completion passes unchanged
  *    (counted); otherwise the generated aipol_policy_response_body runs the
@@ -38,6 +40,7 @@
 #define AIPOL_RESPONSE_SCAN 1      /* buffer, then parse and scan */
 #define AIPOL_RESPONSE_REFUSE 2    /* cannot be inspected: replaced by an error */
 #define AIPOL_RESPONSE_TOO_LARGE 3 /* over the limit: dropped, replaced by an error */
+#define AIPOL_RESPONSE_SSE 4       /* an event stream: scanned chunk by chunk (sse.c) */
 
 /* Parse status beyond json.h's: valid JSON, but no "choices" array. */
 #define AIPOL_JSON_NOT_CHAT 6

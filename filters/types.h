@@ -60,6 +60,7 @@ typedef struct aipol_stream {
                                        (headers are gone in the body phase) */
   uint32_t response_mode;           /* response inspection (response.c):
                                        0 none, else AIPOL_RESPONSE_* */
+  struct aipol_sse *sse;            /* streamed response state (sse.c), or NULL */
 } aipol_stream;
 
 #endif

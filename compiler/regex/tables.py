@@ -18,9 +18,13 @@ backwards from an end to find the leftmost start) and ``fwd`` (run forwards
 from a start to find the longest end). The runner's use of them is
 documented in dfa.h and mirrored by runner.py.
 
-Each table has its own byte -> column map: the coarsest partition of the
-bytes that this table distinguishes (identical columns merged after
+Each fwd/rev table has its own byte -> column map: the coarsest partition
+of the bytes that this table distinguishes (identical columns merged after
 minimisation), so a small DFA gets narrow rows; equal maps are emitted once.
+The scanners of a set all share ONE map (the common refinement of their
+own maps, see ``_share_columns``): the C runner steps several scanners in
+one pass over the text, and a shared map costs one class lookup per byte
+instead of one per scanner, for somewhat wider rows.
 """
 
 from __future__ import annotations
@@ -82,7 +86,7 @@ class Table:
 class DfaSet:
     patterns: tuple[PatternInfo, ...]
     eof: bool  # each scanner has one more column, index ncols, for the end of text
-    scans: tuple[Table, ...]  # the scanners; each pattern is in exactly one
+    scans: tuple[Table, ...]  # the scanners (one shared class map); each pattern in exactly one
     fwd: tuple[Table, ...]
     rev: tuple[Table, ...]
 
@@ -286,6 +290,29 @@ def _layout(dfa: D.Dfa, blocks: list[int], eof: bool) -> Table:
     )
 
 
+def _share_columns(scans: Sequence[Table], eof: bool) -> tuple[Table, ...]:
+    """The scanners re-laid over one common byte -> column map: two bytes
+    share a column iff every scanner maps them to the same own column (so
+    the columns are the common refinement). Rows keep the EOF column last."""
+    ids: dict[tuple[int, ...], int] = {}
+    reps: list[int] = []  # a byte of each shared column
+    classes = bytearray(256)
+    for b in range(256):
+        sig = tuple(t.classes[b] for t in scans)
+        if sig not in ids:
+            ids[sig] = len(reps)
+            reps.append(b)
+        classes[b] = ids[sig]
+    out = []
+    for t in scans:
+        cols = [t.classes[b] for b in reps] + ([t.ncols] if eof else [])
+        rows = tuple(tuple(row[c] for c in cols) for row in t.next)
+        out.append(
+            Table(rows, t.start, t.dead, t.first_accept, t.accept, bytes(classes), len(reps))
+        )
+    return tuple(out)
+
+
 def compile_set(
     patterns: Sequence[Pattern | str],
     *,
@@ -368,7 +395,7 @@ def compile_set(
     return DfaSet(
         patterns=infos,
         eof=eof,
-        scans=tuple(_layout(t, blocks, eof) for t in scans),
+        scans=_share_columns([_layout(t, blocks, eof) for t in scans], eof),
         fwd=tuple(_layout(f, blocks, False) for f in fwd),
         rev=tuple(_layout(r, blocks, False) for r in rev),
     )

@@ -7,6 +7,7 @@
  */
 #include "policy.h"
 #include "alloc.h"
+#include "dlp.h"
 #include "headers.h"
 
 const char aipol_policy_name[] = "stub";
@@ -99,6 +100,13 @@ int aipol_policy_response_headers(aipol_stream *s) {
  * tests/compiler/test_dlp_response.py, cover that phase). */
 int aipol_policy_route_scans_response(int route) {
   (void)route;
+  return 0;
+}
+
+uint32_t aipol_policy_response_scanners(int route, const aipol_dlp **out, uint32_t max) {
+  (void)route;
+  (void)out;
+  (void)max;
   return 0;
 }
 

@@ -87,6 +87,17 @@ int aipol_policy_route_scans_response(int route) {
     default: return 0;
   }
 }
+/* The response scanners of each route, in the order they run: the runtime's
+ * SSE path (sse.c) scans streamed deltas with them. */
+uint32_t aipol_policy_response_scanners(int route, const aipol_dlp **out, uint32_t max) {
+  uint32_t n = 0;
+  (void)out;
+  (void)max;
+  switch (route) {
+    default: break;
+  }
+  return n;
+}
 
 /* ---- r0: /v1/chat/completions ---- */
 

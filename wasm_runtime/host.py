@@ -594,8 +594,9 @@ class Host(WasiMixin):
             raise _BadMemory
         return key, value
 
-    def proxy_add_header_map_value(self, map_type: int, key_ptr: int, key_len: int,
-                                   val_ptr: int, val_len: int) -> int:
+    def _write_header(self, map_type: int, key_ptr: int, key_len: int, val_ptr: int,
+                      val_len: int, replace: bool) -> int:
+        """add (append another entry) or replace (set, dropping the others)."""
         if map_type > 7:
             return WasmResult.BadArgument
         try:
@@ -605,24 +606,20 @@ class Host(WasiMixin):
         m = self._map(map_type, True)
         if m is None:
             return WasmResult.BadArgument
-        m.add(key, value)
+        if replace:
+            m.replace(key, value)
+        else:
+            m.add(key, value)
         self._mutated(map_type)
         return WasmResult.Ok
 
+    def proxy_add_header_map_value(self, map_type: int, key_ptr: int, key_len: int,
+                                   val_ptr: int, val_len: int) -> int:
+        return self._write_header(map_type, key_ptr, key_len, val_ptr, val_len, replace=False)
+
     def proxy_replace_header_map_value(self, map_type: int, key_ptr: int, key_len: int,
                                        val_ptr: int, val_len: int) -> int:
-        if map_type > 7:
-            return WasmResult.BadArgument
-        try:
-            key, value = self._kv(key_ptr, key_len, val_ptr, val_len)
-        except _BadMemory:
-            return WasmResult.InvalidMemoryAccess
-        m = self._map(map_type, True)
-        if m is None:
-            return WasmResult.BadArgument
-        m.replace(key, value)
-        self._mutated(map_type)
-        return WasmResult.Ok
+        return self._write_header(map_type, key_ptr, key_len, val_ptr, val_len, replace=True)
 
     def proxy_remove_header_map_value(self, map_type: int, key_ptr: int, key_len: int) -> int:
         if map_type > 7:

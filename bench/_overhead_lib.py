@@ -406,7 +406,7 @@ def time_compile(
                 os.environ[k] = v
     timing = CompileTiming(
         example.name, cold, warm, art.wasm_path.stat().st_size, cache_bytes, cache_files,
-        scans=any(r.dlp or r.deny for r in art.policy.routes),
+        scans=any(r.dlp or r.deny or r.prompt_guard for r in art.policy.routes),
     )
     return timing, art
 

@@ -304,6 +304,31 @@ class CGenerator:
                 )
         return "\n".join(out)
 
+    def guard_prompt_c(self, route: lo.LoweredRoute, op: lo.GuardPrompt) -> list[str]:
+        return [f"if (aipol_guard_request(s, req, &{op.name}) == AIPOL_STOP) return AIPOL_STOP;"]
+
+    def guard_tables(self) -> str:
+        """File-level static data of the GuardPrompt ops: the model tables
+        (once, shared by every route) and one aipol_guard per op."""
+        from aipol.compiler import guard
+
+        ops = [
+            op
+            for route in self.policy.routes
+            for op in route.body_ops
+            if isinstance(op, lo.GuardPrompt)
+        ]
+        if not ops:
+            return ""
+        out = [guard.model_c()]
+        modes = {"detect": "AIPOL_GUARD_DETECT", "block": "AIPOL_GUARD_BLOCK"}
+        for op in ops:
+            out.append(
+                f"static const aipol_guard {op.name} = {{{modes[op.mode]}, {op.threshold}u, "
+                f"{str_args(op.metric)}, &{guard.NAME}}};\n"
+            )
+        return "\n".join(out)
+
     def rewrite_model_c(self, route: lo.LoweredRoute, op: lo.RewriteModel) -> list[str]:
         cases = [(i, model) for i, model in enumerate(op.models) if model is not None]
         if not cases:

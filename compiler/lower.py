@@ -136,6 +136,19 @@ class ScanText(Op):
 
 
 @dataclass(frozen=True)
+class GuardPrompt(Op):
+    """`prompt_guard injection`: score every user and tool message text with
+    the injection model (compiler/injection.py, tables from compiler/guard.py);
+    at or over `threshold`, `block` refuses (400 `prompt_injection`) and
+    `detect` counts `metric` and lets the request through."""
+
+    name: str
+    mode: str  # detect | block
+    threshold: int
+    metric: str
+
+
+@dataclass(frozen=True)
 class RewriteModel(Op):
     """Set `model` to the chosen backend's model name where it differs."""
 
@@ -253,6 +266,15 @@ def _lower_route(
         )
     if route.params:
         body_ops.append(CheckParams(route.params))
+    if route.prompt_guard is not None:
+        body_ops.append(
+            GuardPrompt(
+                f"guard_{route.id}",
+                route.prompt_guard.mode,
+                route.prompt_guard.threshold,
+                f"aipol.guard.{route.id}.detected",
+            )
+        )
     body_ops += request_scans
     body_ops.append(RewriteModel(tuple(b.model for b in policy.backends)))
     # The runtime puts each prepended message first, so prepends are emitted

@@ -29,9 +29,7 @@ RESERVED_HEADERS = {"content-length", "transfer-encoding", "host", "connection"}
 DEFAULT_CHAT_PATH = "/v1/chat/completions"
 # Statements the parser knows but the code generator does not enforce yet:
 # refused, so that a policy never looks enforced when it is not.
-NOT_YET_COMPILED = (
-    ast.PromptGuard,
-)
+NOT_YET_COMPILED: tuple[type, ...] = ()
 
 
 class Resolver:

@@ -145,6 +145,8 @@ def emit_c(ds: DfaSet, name: str) -> str:
     inits = ",\n  ".join(_scan_init(ds, name, i, t) for i, t in enumerate(ds.scans))
     out.append(f"static const aipol_dfa_scan {name}_scan[{len(ds.scans)}] = {{\n  {inits},\n}};\n")
     for kind, tables in (("fwd", ds.fwd), ("rev", ds.rev)):
+        if not tables:  # a scan-only set: the pointers are NULL
+            continue
         inits = ",\n  ".join(
             _dfa_init(name, f"{kind}{i}", t, cols(ds, kind, t), maps.index(t.classes))
             for i, t in enumerate(tables)
@@ -156,11 +158,13 @@ def emit_c(ds: DfaSet, name: str) -> str:
         for p in ds.patterns
     )
     out.append(f"static const aipol_dfa_pattern {name}_patterns[{n}] = {{\n  {pats},\n}};\n")
+    fwd = f"{name}_fwd" if ds.fwd else "NULL"
+    rev = f"{name}_rev" if ds.rev else "NULL"
     out.append(
         f"static const aipol_dfa_set {name} = {{\n"
         f"  {n}u, {len(ds.scans)}u, {int(ds.eof)}u, {scan_cols(ds)}u, "
         f"{int(scan_width(ds) == 4)}u, {name}_cls0,\n"
-        f"  {name}_scan, {name}_fwd, {name}_rev, {name}_patterns,\n}};\n"
+        f"  {name}_scan, {fwd}, {rev}, {name}_patterns,\n}};\n"
     )
     return "".join(out)
 

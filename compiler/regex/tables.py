@@ -318,8 +318,15 @@ def compile_set(
     *,
     max_states: int = MAX_STATES,
     group_states: int = GROUP_STATES,
+    scan_only: bool = False,
 ) -> DfaSet:
     """Compiles up to 64 patterns into one DfaSet.
+
+    ``scan_only``: build only the scanners (``fwd``/``rev`` empty, emitted as
+    NULL), for sets used with the streaming API alone (which patterns
+    matched, no spans). Every pattern is then scanned exactly (``relaxed``
+    and ``loose`` modes need the reverse scan), and ``max_len`` and
+    ``left_fix`` are not computed (None / True).
 
     Raises RegexError: for a bad pattern with ``pattern`` set to its index
     and ``offset`` into its source; for a DFA over ``max_states`` states with
@@ -352,6 +359,8 @@ def compile_set(
 
     fwd, rev = [], []
     for i, (fn, rn) in enumerate(zip(fwd_nodes, rev_nodes, strict=True)):
+        if scan_only:
+            break
         try:
             fwd.append(D.minimize(_anchored(fn, blocks, max_states)))
             rev.append(D.minimize(_anchored(rn, blocks, max_states)))
@@ -359,15 +368,20 @@ def compile_set(
             raise RegexError(
                 f"{_describe(i, pats[i])}: the DFA needs more than {max_states} states", 0, i
             ) from None
-    longest = [D.longest(f) for f in fwd]
-    left_fix = [
-        _needs_left_fix(rx.node, f, blocks, max_states) for rx, f in zip(regexes, fwd, strict=True)
-    ]
-
-    modes = [
-        _scanner_mode(rx, n is not None, blocks, max_states)
-        for rx, n in zip(regexes, longest, strict=True)
-    ]
+    if scan_only:
+        longest: list[int | None] = [None] * len(regexes)
+        left_fix = [True] * len(regexes)
+        modes = ["exact"] * len(regexes)
+    else:
+        longest = [D.longest(f) for f in fwd]
+        left_fix = [
+            _needs_left_fix(rx.node, f, blocks, max_states)
+            for rx, f in zip(regexes, fwd, strict=True)
+        ]
+        modes = [
+            _scanner_mode(rx, n is not None, blocks, max_states)
+            for rx, n in zip(regexes, longest, strict=True)
+        ]
     items = [(i, rx, m) for i, (rx, m) in enumerate(zip(regexes, modes, strict=True))]
     try:
         scans = _groups(items, blocks, eof, group_states, max_states)

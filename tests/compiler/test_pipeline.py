@@ -18,7 +18,7 @@ IDS = [e.stem for e in EXAMPLES]
 def test_example_compiles_and_passes_envoy_validate(example: Path, compile_example) -> None:
     art = compile_example(example.stem)
     assert art.wasm.startswith(b"\0asm")
-    scans = any(r.dlp or r.deny for r in art.policy.routes)
+    scans = any(r.dlp or r.deny or r.prompt_guard for r in art.policy.routes)
     if scans:  # DFA tables of the detectors
         assert len(art.wasm) < 512 * 1024, "a filter with every built-in detector stays < 512 KB"
     else:

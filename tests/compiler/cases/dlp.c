@@ -3,6 +3,7 @@
  * runtime library (filters/) provides every function called here. */
 #include "policy.h"
 #include "dlp.h"
+#include "guard.h"
 #include "jwt.h"
 
 const char aipol_policy_name[] = "dlp";
@@ -2146,6 +2147,7 @@ static const aipol_dlp_rule dlp_r0_rules[16] = {
 };
 
 static const aipol_dlp dlp_r0_cfg = {&dlp_r0, dlp_r0_rules, "dlp_blocked"};
+
 
 static uint32_t gen_copy(uint8_t *out, uint32_t at, uint32_t cap, const uint8_t *src, uint32_t len) {
   for (uint32_t i = 0; i < len && at < cap; i++) out[at++] = src[i];

@@ -3,6 +3,7 @@
  * runtime library (filters/) provides every function called here. */
 #include "policy.h"
 #include "dlp.h"
+#include "guard.h"
 #include "jwt.h"
 
 const char aipol_policy_name[] = "dlp_response";
@@ -1074,6 +1075,7 @@ static const aipol_dlp_rule dlp_r1_resp_rules[7] = {
 };
 
 static const aipol_dlp dlp_r1_resp_cfg = {&dlp_r1, dlp_r1_resp_rules, "dlp_blocked"};
+
 
 static uint32_t gen_copy(uint8_t *out, uint32_t at, uint32_t cap, const uint8_t *src, uint32_t len) {
   for (uint32_t i = 0; i < len && at < cap; i++) out[at++] = src[i];

@@ -3,6 +3,7 @@
  * runtime library (filters/) provides every function called here. */
 #include "policy.h"
 #include "dlp.h"
+#include "guard.h"
 #include "jwt.h"
 
 const char aipol_policy_name[] = "moderation";
@@ -186,6 +187,7 @@ static const aipol_dlp_rule deny_r0_rules[2] = {
 };
 
 static const aipol_dlp deny_r0_cfg = {&deny_r0, deny_r0_rules, "content_blocked"};
+
 
 static uint32_t gen_copy(uint8_t *out, uint32_t at, uint32_t cap, const uint8_t *src, uint32_t len) {
   for (uint32_t i = 0; i < len && at < cap; i++) out[at++] = src[i];

@@ -3,6 +3,7 @@
  * runtime library (filters/) provides every function called here. */
 #include "policy.h"
 #include "dlp.h"
+#include "guard.h"
 #include "jwt.h"
 
 const char aipol_policy_name[] = "params";
@@ -17,6 +18,7 @@ typedef struct {
 static const aipol_gen_str BACKENDS[1] = {
   { "gpt4o", 5u },
 };
+
 
 
 static uint32_t gen_copy(uint8_t *out, uint32_t at, uint32_t cap, const uint8_t *src, uint32_t len) {

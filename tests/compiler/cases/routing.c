@@ -3,6 +3,7 @@
  * runtime library (filters/) provides every function called here. */
 #include "policy.h"
 #include "dlp.h"
+#include "guard.h"
 #include "jwt.h"
 
 const char aipol_policy_name[] = "routing";
@@ -19,6 +20,7 @@ static const aipol_gen_str BACKENDS[3] = {
   { "sonnet", 6u },
   { "local", 5u },
 };
+
 
 
 static uint32_t gen_copy(uint8_t *out, uint32_t at, uint32_t cap, const uint8_t *src, uint32_t len) {

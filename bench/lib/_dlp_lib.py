@@ -6,7 +6,7 @@ built-in detector plus the policy's `employee_id`):
 
 * filter: the compiled DFA set, as static tables in the generated policy C,
   scanned by filters/dfa.c (`aipol_dfa_find`) inside wasmtime. The module is
-  the generated policy.c + the runtime + bench/dlp_probe.c (exports that run
+  the generated policy.c + the runtime + bench/lib/dlp_probe.c (exports that run
   the scan N times in one call), built with the compiler's own flags;
 * re: Python's `re`, each pattern compiled as a bytes pattern (with
   re.IGNORECASE where the detector is case-insensitive), `finditer` over the
@@ -216,7 +216,7 @@ def prompt_text(size: int, *, seed: int = 1, every: int = 1024, sensitive: bool 
 
 
 def build_probe(c_source: str, set_name: str, out_dir: Path) -> Path:
-    """The wasm module: generated policy.c + bench/dlp_probe.c + the runtime."""
+    """The wasm module: generated policy.c + bench/lib/dlp_probe.c + the runtime."""
     out_dir.mkdir(parents=True, exist_ok=True)
     src = out_dir / "policy_probe.c"
     src.write_text(

@@ -37,7 +37,7 @@ import yaml
 from aipol.compiler import pipeline
 from aipol.envoy import bootstrap as envoy_bootstrap
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 QUICKSTART = EXAMPLES / "quickstart.aipol"
 

@@ -45,7 +45,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument(
         "--profile",
         action="store_true",
-        help="also run: router+buffer, and a no-op wasm filter (bench/noop_filter.c)+buffer",
+        help="also run: router+buffer, and a no-op wasm filter (bench/lib/noop_filter.c)+buffer",
     )
     args = ap.parse_args(argv)
     if args.quick:
@@ -274,7 +274,8 @@ def run(args: argparse.Namespace) -> int:
             Setup("filter", "aipol wasm -> buffer -> router, body-based route", filter_cfg),
         ]
         if args.profile:
-            noop = build.compile_wasm([lib.ROOT / "bench" / "noop_filter.c"], work / "noop.wasm")
+            noop_c = lib.ROOT / "bench" / "lib" / "noop_filter.c"
+            noop = build.compile_wasm([noop_c], work / "noop.wasm")
             setups[1:1] = [
                 Setup(
                     "buffer",

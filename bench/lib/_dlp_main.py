@@ -542,7 +542,7 @@ def report(
         )
     )
     w(
-        "   prototypes (bench/dlp_probe.c, same tables, same hit masks as aipol_dfa_step), "
+        "   prototypes (bench/lib/dlp_probe.c, same tables, same hit masks as aipol_dfa_step), "
         "passes only:"
     )
     w(
